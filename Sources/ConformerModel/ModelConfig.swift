@@ -1,0 +1,132 @@
+// The model description stored in the weights file's `__metadata__["vani.config"]` as JSON.
+// Everything the engine needs besides tensors lives here; the converter reads each value from
+// the ONNX graphs (never assumes it) and writes it. See Weights/FORMAT.md.
+
+/// Hyper-parameters and vocabulary of an IndicConformer-style hybrid CTC/RNN-T model.
+public struct ModelConfig: Codable, Sendable, Equatable {
+    /// Version of this schema; bump on incompatible change.
+    public var formatVersion: Int
+    public var frontend: FrontendConfig
+    public var encoder: EncoderConfig
+    public var ctc: CTCConfig
+    /// Absent when the model has no RNN-T head.
+    public var rnnt: RNNTConfig?
+    /// Languages and their vocabularies, keyed by code (`hi`, `ta`, …).
+    public var languages: [String: LanguageEntry]
+    /// Languages the model was trained on; nil means every language in `languages`.
+    public var trainedLanguages: [String]?
+    /// Seconds between encoder frames (hop × subsampling factor / sample rate; 0.08 in the release).
+    public var frameDuration: Double
+    /// Free-form model name shown by `/health` and `vani`.
+    public var name: String
+
+    public init(formatVersion: Int = 1, frontend: FrontendConfig, encoder: EncoderConfig,
+                ctc: CTCConfig, rnnt: RNNTConfig?, languages: [String: LanguageEntry],
+                trainedLanguages: [String]? = nil, frameDuration: Double, name: String) {
+        self.formatVersion = formatVersion
+        self.frontend = frontend
+        self.encoder = encoder
+        self.ctc = ctc
+        self.rnnt = rnnt
+        self.languages = languages
+        self.trainedLanguages = trainedLanguages
+        self.frameDuration = frameDuration
+        self.name = name
+    }
+
+    /// Languages the engine offers: the trained ones when recorded, else all, sorted.
+    public var availableLanguages: [String] {
+        (trainedLanguages ?? Array(languages.keys)).sorted()
+    }
+}
+
+/// NeMo `AudioToMelSpectrogramPreprocessor` settings as the release uses them (contract §3).
+public struct FrontendConfig: Codable, Sendable, Equatable {
+    public var sampleRate: Int = 16000
+    public var nFFT: Int = 512
+    public var windowLength: Int = 400
+    public var hopLength: Int = 160
+    public var nMels: Int = 80
+    public var preemphasis: Float = 0.97
+    /// Added inside the log: 2^-24.
+    public var logGuard: Float = 5.960464477539063e-08
+    /// Added to the std in per-feature normalisation.
+    public var normalizeEpsilon: Float = 1e-5
+    /// 0 = no padding; 16 pads the frame count up to a multiple of 16 with zeros.
+    public var padTo: Int = 0
+    public init() {}
+}
+
+/// Conformer encoder hyper-parameters (contract §4).
+public struct EncoderConfig: Codable, Sendable, Equatable {
+    public enum Subsampling: String, Codable, Sendable { case dwStriding = "dw_striding", striding }
+    public var featIn: Int
+    public var dModel: Int
+    public var layers: Int
+    public var heads: Int
+    public var ffDim: Int
+    public var convKernel: Int
+    public var subsampling: Subsampling
+    public var subsamplingFactor: Int
+    public var subsamplingChannels: Int
+    /// Multiply the subsampled input by √d_model before the layers.
+    public var xscaling: Bool
+    public var layerNormEps: Float
+    /// Rows of the stored positional table `encoder.pos_enc.pe` (2·maxLen − 1), 0 if not stored.
+    public var posEmbRows: Int
+
+    public init(featIn: Int, dModel: Int, layers: Int, heads: Int, ffDim: Int, convKernel: Int,
+                subsampling: Subsampling, subsamplingFactor: Int, subsamplingChannels: Int,
+                xscaling: Bool, layerNormEps: Float, posEmbRows: Int) {
+        self.featIn = featIn; self.dModel = dModel; self.layers = layers; self.heads = heads
+        self.ffDim = ffDim; self.convKernel = convKernel; self.subsampling = subsampling
+        self.subsamplingFactor = subsamplingFactor; self.subsamplingChannels = subsamplingChannels
+        self.xscaling = xscaling; self.layerNormEps = layerNormEps; self.posEmbRows = posEmbRows
+    }
+}
+
+/// The CTC head: Conv1d(d_model → numClasses, k=1); numClasses includes the shared blank (5633).
+public struct CTCConfig: Codable, Sendable, Equatable {
+    public var numClasses: Int
+    /// Global id of the shared blank (5632 in the release).
+    public var blankId: Int
+    public init(numClasses: Int, blankId: Int) { self.numClasses = numClasses; self.blankId = blankId }
+}
+
+/// The RNN-T prediction network and joint (contract §2).
+public struct RNNTConfig: Codable, Sendable, Equatable {
+    public enum Activation: String, Codable, Sendable { case relu, tanh, sigmoid, identity }
+    /// Rows of the embedding (5633; the last is the SOS/padding row).
+    public var vocabSize: Int
+    public var predHidden: Int
+    public var predLayers: Int
+    public var jointHidden: Int
+    public var jointActivation: Activation
+    /// Symbols emitted per frame at most (10).
+    public var maxSymbols: Int
+    /// Start-of-sequence id fed first (5632, the embedding's zero padding row).
+    public var sosId: Int
+    /// Local blank index in each language's 257 outputs (256).
+    public var blankLocal: Int
+
+    public init(vocabSize: Int, predHidden: Int, predLayers: Int, jointHidden: Int,
+                jointActivation: Activation, maxSymbols: Int, sosId: Int, blankLocal: Int) {
+        self.vocabSize = vocabSize; self.predHidden = predHidden; self.predLayers = predLayers
+        self.jointHidden = jointHidden; self.jointActivation = jointActivation
+        self.maxSymbols = maxSymbols; self.sosId = sosId; self.blankLocal = blankLocal
+    }
+}
+
+/// One language: where its 256-token block starts in the CTC output, and its 257 pieces.
+public struct LanguageEntry: Codable, Sendable, Equatable {
+    /// First global id of the block (hi = 1536 in the release).
+    public var blockStart: Int
+    /// Number of tokens in the block, excluding the blank (256).
+    public var blockSize: Int
+    /// The 257 pieces: index 0 `<unk>`, `▁` marks a word start, the last slot is the blank.
+    public var vocabulary: [String]
+
+    public init(blockStart: Int, blockSize: Int, vocabulary: [String]) {
+        self.blockStart = blockStart; self.blockSize = blockSize; self.vocabulary = vocabulary
+    }
+}
