@@ -2,6 +2,8 @@
 // Everything the engine needs besides tensors lives here; the converter reads each value from
 // the ONNX graphs (never assumes it) and writes it. See Weights/FORMAT.md.
 
+import Frontend
+
 /// Hyper-parameters and vocabulary of an IndicConformer-style hybrid CTC/RNN-T model.
 public struct ModelConfig: Codable, Sendable, Equatable {
     /// Version of this schema; bump on incompatible change.
@@ -38,23 +40,6 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     public var availableLanguages: [String] {
         (trainedLanguages ?? Array(languages.keys)).sorted()
     }
-}
-
-/// NeMo `AudioToMelSpectrogramPreprocessor` settings as the release uses them (contract §3).
-public struct FrontendConfig: Codable, Sendable, Equatable {
-    public var sampleRate: Int = 16000
-    public var nFFT: Int = 512
-    public var windowLength: Int = 400
-    public var hopLength: Int = 160
-    public var nMels: Int = 80
-    public var preemphasis: Float = 0.97
-    /// Added inside the log: 2^-24.
-    public var logGuard: Float = 5.960464477539063e-08
-    /// Added to the std in per-feature normalisation.
-    public var normalizeEpsilon: Float = 1e-5
-    /// 0 = no padding; 16 pads the frame count up to a multiple of 16 with zeros.
-    public var padTo: Int = 0
-    public init() {}
 }
 
 /// Conformer encoder hyper-parameters (contract §4).

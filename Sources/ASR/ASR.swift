@@ -1,0 +1,1 @@
+// ASR: work in progress; see README.

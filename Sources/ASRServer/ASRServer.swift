@@ -1,0 +1,1 @@
+// ASRServer: work in progress; see README.

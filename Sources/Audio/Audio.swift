@@ -1,0 +1,1 @@
+// Audio: work in progress; see README.

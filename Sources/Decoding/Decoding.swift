@@ -1,0 +1,1 @@
+// Decoding: work in progress; see README.

@@ -1,0 +1,1 @@
+// TensorModule: work in progress; see README.

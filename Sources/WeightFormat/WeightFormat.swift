@@ -1,0 +1,1 @@
+// WeightFormat: work in progress; see README.

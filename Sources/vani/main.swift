@@ -1,0 +1,1 @@
+print("vani: work in progress")

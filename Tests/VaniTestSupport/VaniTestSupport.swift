@@ -1,0 +1,1 @@
+// Shared helpers for tests: fixture paths, .npy loading, tolerance comparisons.

@@ -1,0 +1,1 @@
+// ONNXImport: work in progress.

@@ -1,0 +1,1 @@
+print("vani-convert: work in progress")
