@@ -1,0 +1,71 @@
+// The result types of the pipeline: what the CLI prints and the HTTP service returns.
+
+/// Which decoder turns encoder frames into tokens.
+public enum DecoderKind: String, Sendable, Codable, CaseIterable {
+    case ctc
+    case rnnt
+}
+
+/// One emitted token with its time span on the audio.
+public struct TokenTiming: Sendable, Codable, Equatable {
+    /// The vocabulary piece with `▁` replaced by a space (a leading space marks a word start).
+    public var text: String
+    /// Local id in the language's 257-entry vocabulary.
+    public var id: Int
+    /// Seconds from the start of the audio: the first encoder frame of the token.
+    public var start: Double
+    /// Seconds: the end of the token's last frame (CTC) or start + one frame (RNN-T).
+    public var end: Double
+    /// Log-probability of the token at its emission frame.
+    public var logProb: Float
+
+    public init(text: String, id: Int, start: Double, end: Double, logProb: Float) {
+        self.text = text; self.id = id; self.start = start; self.end = end; self.logProb = logProb
+    }
+}
+
+/// A word (tokens between word starts) with its time span.
+public struct WordTiming: Sendable, Codable, Equatable {
+    public var word: String
+    public var start: Double
+    public var end: Double
+    public init(word: String, start: Double, end: Double) {
+        self.word = word; self.start = start; self.end = end
+    }
+}
+
+/// The text of one utterance with everything known about how it was produced.
+public struct Transcript: Sendable, Codable, Equatable {
+    public var text: String
+    public var language: String
+    public var decoder: DecoderKind
+    /// Seconds of audio transcribed.
+    public var duration: Double
+    /// Mean token log-probability (0 when no token was emitted).
+    public var confidence: Double
+    public var tokens: [TokenTiming]
+
+    public init(text: String, language: String, decoder: DecoderKind, duration: Double,
+                confidence: Double, tokens: [TokenTiming]) {
+        self.text = text; self.language = language; self.decoder = decoder
+        self.duration = duration; self.confidence = confidence; self.tokens = tokens
+    }
+
+    /// Words built from the tokens: a token whose text starts with a space opens a new word.
+    public var words: [WordTiming] {
+        var words: [WordTiming] = []
+        for token in tokens {
+            let startsWord = token.text.hasPrefix(" ") || words.isEmpty
+            let piece = token.text.trimmingCharacters(in: .whitespaces)
+            if startsWord {
+                if !piece.isEmpty { words.append(WordTiming(word: piece, start: token.start, end: token.end)) }
+            } else {
+                words[words.count - 1].word += piece
+                words[words.count - 1].end = token.end
+            }
+        }
+        return words
+    }
+}
+
+import Foundation
