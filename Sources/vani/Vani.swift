@@ -1,0 +1,11 @@
+// The command-line door onto the Recognizer: transcribe | features | serve | bench.
+
+import ArgumentParser
+
+@main
+struct Vani: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vani",
+        abstract: "Speech recognition for 22 Indian languages (IndicConformer), no Python, no ONNX Runtime.",
+        subcommands: [ServeCommand.self])
+}

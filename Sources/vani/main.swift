@@ -1,1 +1,0 @@
-print("vani: work in progress")
