@@ -1,1 +1,0 @@
-// Audio: work in progress; see README.

@@ -1,0 +1,90 @@
+// Matrix products through OpenBLAS's cblas_sgemm, transposes folded into the call.
+
+import CBLAS
+
+/// Process-wide OpenBLAS settings.
+public enum BLAS {
+    /// Sets the number of threads OpenBLAS uses for one call. The setting is process-global:
+    /// a server running N inferences at once should keep N × threads ≤ cores.
+    public static func setThreads(_ count: Int) {
+        openblas_set_num_threads(Int32(max(1, count)))
+    }
+
+    /// Threads OpenBLAS currently uses.
+    public static var threads: Int { Int(openblas_get_num_threads()) }
+
+    /// The kernel OpenBLAS chose for this CPU (`Haswell`, `Cooperlake`, …).
+    public static var coreName: String {
+        guard let name = openblas_get_corename() else { return "unknown" }
+        return String(cString: name)
+    }
+}
+
+/// C[m×n] = alpha · op(A) · op(B) + beta · C, row-major; op transposes when asked.
+/// `a` is m×k (k×m when `transA`), `b` is k×n (n×k when `transB`).
+@inline(__always)
+public func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
+                  alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
+                  b: UnsafePointer<Float>, ldb: Int,
+                  beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
+    if m == 0 || n == 0 { return }
+    if k == 0 {
+        // BLAS leaves C untouched for k = 0 only when beta = 1; make the other cases explicit.
+        for i in 0..<m { for j in 0..<n { c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j] } }
+        return
+    }
+    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+}
+
+/// A batch of independent products with fixed strides between operands (attention heads):
+/// for i in 0..<batch, C_i = alpha · op(A_i) · op(B_i) + beta · C_i.
+public func batchedSgemm(batch: Int, transA: Bool = false, transB: Bool = false,
+                         m: Int, n: Int, k: Int, alpha: Float = 1,
+                         a: UnsafePointer<Float>, lda: Int, strideA: Int,
+                         b: UnsafePointer<Float>, ldb: Int, strideB: Int,
+                         beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int, strideC: Int) {
+    for i in 0..<batch {
+        sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+              a: a + i * strideA, lda: lda, b: b + i * strideB, ldb: ldb,
+              beta: beta, c: c + i * strideC, ldc: ldc)
+    }
+}
+
+/// A PyTorch Linear: y[rows×out] = x[rows×in] · Wᵀ + bias, with W stored [out, in].
+/// With `accumulate`, adds into y instead of overwriting it.
+public func linear(_ x: UnsafePointer<Float>, rows: Int, inFeatures: Int,
+                   weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, outFeatures: Int,
+                   into y: UnsafeMutablePointer<Float>, accumulate: Bool = false) {
+    var beta: Float = accumulate ? 1 : 0
+    if let bias {
+        if accumulate {
+            addBias(rows: rows, cols: outFeatures, bias: bias, into: y)
+        } else {
+            for r in 0..<rows { (y + r * outFeatures).update(from: bias, count: outFeatures) }
+            beta = 1
+        }
+    }
+    sgemm(transA: false, transB: true, m: rows, n: outFeatures, k: inFeatures,
+          a: x, lda: inFeatures, b: weight, ldb: inFeatures, beta: beta, c: y, ldc: outFeatures)
+}
+
+/// dst[cols×rows] = srcᵀ for a row-major src[rows×cols] (OpenBLAS's out-of-place transpose).
+public func transpose(_ src: UnsafePointer<Float>, rows: Int, cols: Int, into dst: UnsafeMutablePointer<Float>) {
+    if rows == 0 || cols == 0 { return }
+    cblas_somatcopy(CblasRowMajor, CblasTrans, Int32(rows), Int32(cols), 1, src, Int32(cols), dst, Int32(rows))
+}
+
+/// y += alpha · x over `count` elements (a residual connection).
+@inline(__always)
+public func addScaled(_ x: UnsafePointer<Float>, alpha: Float, into y: UnsafeMutablePointer<Float>, count: Int) {
+    if count == 0 { return }
+    cblas_saxpy(Int32(count), alpha, x, 1, y, 1)
+}
+
+/// x *= alpha over `count` elements.
+@inline(__always)
+public func scale(_ x: UnsafeMutablePointer<Float>, by alpha: Float, count: Int) {
+    if count == 0 { return }
+    cblas_sscal(Int32(count), alpha, x, 1)
+}

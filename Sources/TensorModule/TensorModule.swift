@@ -1,1 +1,0 @@
-// TensorModule: work in progress; see README.
