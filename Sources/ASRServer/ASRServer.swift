@@ -1,1 +1,0 @@
-// ASRServer: work in progress; see README.

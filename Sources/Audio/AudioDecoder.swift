@@ -1,0 +1,227 @@
+// Decoding from memory through libsndfile's virtual I/O: no temporary file for HTTP uploads.
+
+import CSndfile
+import Foundation
+
+/// Audio decoded to one mono channel at its original sample rate.
+public struct DecodedAudio: Sendable {
+    /// Mono samples in [-1, 1] (integer PCM is scaled by 1/2^(bits−1); float is passed through),
+    /// the mean of all channels.
+    public var samples: [Float]
+    /// The file's sample rate in Hz (not resampled).
+    public var sampleRate: Int
+    /// How many channels the file had before they were averaged.
+    public var channels: Int
+    /// Container and encoding, e.g. `"wav: Signed 16 bit PCM"`.
+    public var format: String
+    /// Length in seconds: `samples.count / sampleRate`.
+    public var duration: Double
+
+    public init(samples: [Float], sampleRate: Int, channels: Int, format: String) {
+        self.samples = samples
+        self.sampleRate = sampleRate
+        self.channels = channels
+        self.format = format
+        self.duration = sampleRate > 0 ? Double(samples.count) / Double(sampleRate) : 0
+    }
+}
+
+/// Decodes audio files held in memory: WAV (PCM u8/16/24/32, float 32/64, extensible), FLAC,
+/// OGG/Vorbis, Opus, MP3 and the other formats of the system libsndfile.
+public enum AudioDecoder {
+    /// Files declaring more channels than this are refused.
+    public static let maxChannels = 256
+
+    /// Decodes `data` to mono at its original rate.
+    ///
+    /// - Throws: `AudioError` for empty, unrecognised, damaged, truncated or unsupported input,
+    ///   a bad channel count or sample rate, or NaN/Inf samples. Never traps on bad input.
+    public static func decode(_ data: Data) throws(AudioError) -> DecodedAudio {
+        try decode(data, maxSeconds: nil)
+    }
+
+    /// Decodes the file at `url` (read into memory, then as `decode(_:)`).
+    ///
+    /// - Throws: `AudioError.notAudio` when the file cannot be read, otherwise as `decode(_:)`.
+    public static func decodeFile(_ url: URL) throws(AudioError) -> DecodedAudio {
+        let data: Data
+        do {
+            data = try Data(contentsOf: url, options: .mappedIfSafe)
+        } catch {
+            throw .notAudio(detail: "cannot read \(url.path): \(error.localizedDescription)")
+        }
+        return try decode(data)
+    }
+
+    /// Decodes, stopping with `.tooLong` as soon as more than `maxSeconds` have been decoded
+    /// (so a 3-hour upload is refused without decoding all of it).
+    static func decode(_ data: Data, maxSeconds: Double?) throws(AudioError) -> DecodedAudio {
+        guard !data.isEmpty else { throw .empty }
+        let result: Result<DecodedAudio, AudioError> = data.withUnsafeBytes { raw in
+            let source = MemorySource(raw)
+            do throws(AudioError) {
+                return .success(try decode(source, maxSeconds: maxSeconds))
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try result.get()
+    }
+
+    // MARK: - Decoding
+
+    private static func decode(_ source: MemorySource, maxSeconds: Double?) throws(AudioError)
+        -> DecodedAudio
+    {
+        var io = SF_VIRTUAL_IO(
+            get_filelen: { MemorySource.from($0).length },
+            seek: { offset, whence, user in MemorySource.from(user).seek(offset, whence) },
+            read: { ptr, count, user in MemorySource.from(user).read(into: ptr, count: count) },
+            write: { _, _, _ in 0 },
+            tell: { MemorySource.from($0).position })
+        var info = SF_INFO()
+        let user = Unmanaged.passUnretained(source).toOpaque()
+        guard let file = sf_open_virtual(&io, Int32(SFM_READ), &info, user) else {
+            let code = sf_error(nil)
+            let message = String(cString: sf_strerror(nil))
+            switch Int(code) {
+            case SF_ERR_UNRECOGNISED_FORMAT:
+                throw .notAudio(detail: message)
+            case SF_ERR_UNSUPPORTED_ENCODING:
+                throw .unsupported(detail: message)
+            default:
+                if message.localizedCaseInsensitiveContains("channel") { throw .noChannels }
+                throw .malformed(detail: message)
+            }
+        }
+        defer { sf_close(file) }
+
+        let channels = Int(info.channels)
+        guard channels > 0 else { throw .noChannels }
+        guard channels <= maxChannels else { throw .tooManyChannels(channels) }
+        let rate = Int(info.samplerate)
+        guard Resampler.supportedRates.contains(rate) else { throw .badSampleRate(rate) }
+        let format = formatName(Int(info.format))
+
+        // Frames libsndfile expects; SF_COUNT_MAX or nonsense means "unknown".
+        let declared = Int(info.frames)
+        let known = declared >= 0 && declared < Int(Int32.max) * 64
+        let maxFrames = maxSeconds.map { Int(min($0 * Double(rate), 1e15)) }
+
+        // The output can never honestly be much larger than the input: 4096 samples per byte
+        // covers the most compressed codec (Opus silence); past that a decoder is looping.
+        let sampleCap = max(source.length, 1) * 4096
+
+        var mono: [Float] = []
+        if known, declared > 0 { mono.reserveCapacity(min(declared, maxFrames ?? declared, 1 << 26)) }
+        let chunkFrames = 4096
+        var interleaved = [Float](repeating: 0, count: chunkFrames * channels)
+        var decodedSamples = 0
+        let scale = 1 / Float(channels)
+        while true {
+            let got = interleaved.withUnsafeMutableBufferPointer {
+                Int(sf_readf_float(file, $0.baseAddress, sf_count_t(chunkFrames)))
+            }
+            if got <= 0 { break }
+            for i in 0..<(got * channels) where !interleaved[i].isFinite {
+                throw .nonFiniteSamples(index: decodedSamples + i)
+            }
+            decodedSamples += got * channels
+            if channels == 1 {
+                mono.append(contentsOf: interleaved[0..<got])
+            } else {
+                for f in 0..<got {
+                    var sum: Float = 0
+                    for c in 0..<channels { sum += interleaved[f * channels + c] }
+                    mono.append(sum * scale)
+                }
+            }
+            if let maxFrames, mono.count > maxFrames {
+                throw .tooLong(seconds: Double(mono.count) / Double(rate),
+                               limit: Double(maxFrames) / Double(rate))
+            }
+            if decodedSamples > sampleCap {
+                throw .decodeFailed(detail: "the decoder produced more samples than the data can hold")
+            }
+        }
+        let code = sf_error(file)
+        if code != 0 {
+            throw .decodeFailed(detail: String(cString: sf_strerror(file)))
+        }
+        guard !mono.isEmpty else { throw .noSamples }
+        // Lossless formats state their length exactly; coming up short means missing bytes.
+        let major = Int(info.format) & SF_FORMAT_TYPEMASK
+        if major == SF_FORMAT_FLAC, known, mono.count < declared {
+            throw .truncated(expectedFrames: declared, decodedFrames: mono.count)
+        }
+        if let promised = RIFF.promisedDataBytes(source.bytes), channels > 0 {
+            let bytesPerFrame = RIFF.bytesPerFrame(Int(info.format), channels: channels)
+            if bytesPerFrame > 0 {
+                let expected = promised / bytesPerFrame
+                if expected > mono.count {
+                    throw .truncated(expectedFrames: expected, decodedFrames: mono.count)
+                }
+            }
+        }
+        return DecodedAudio(samples: mono, sampleRate: rate, channels: channels, format: format)
+    }
+
+    /// `"<extension>: <encoding>"` from libsndfile's own tables, e.g. `"flac: Signed 16 bit PCM"`.
+    private static func formatName(_ format: Int) -> String {
+        func name(_ command: Int32, _ value: Int) -> String? {
+            var fi = SF_FORMAT_INFO()
+            fi.format = Int32(truncatingIfNeeded: value)
+            guard sf_command(nil, command, &fi, Int32(MemoryLayout<SF_FORMAT_INFO>.size)) == 0 else {
+                return nil
+            }
+            return command == Int32(SFC_GET_FORMAT_INFO)
+                ? fi.extension.map { String(cString: $0) } ?? fi.name.map { String(cString: $0) }
+                : fi.name.map { String(cString: $0) }
+        }
+        let major = format & SF_FORMAT_TYPEMASK
+        let sub = format & SF_FORMAT_SUBMASK
+        let majorName = name(Int32(SFC_GET_FORMAT_INFO), major) ?? String(major, radix: 16)
+        let subName = name(Int32(SFC_GET_FORMAT_INFO), sub) ?? String(sub, radix: 16)
+        return "\(majorName): \(subName)"
+    }
+}
+
+// MARK: - Virtual I/O
+
+/// The bytes libsndfile reads through its callbacks. Lives only inside `Data.withUnsafeBytes`.
+private final class MemorySource {
+    let bytes: UnsafeRawBufferPointer
+    var offset = 0
+
+    init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+
+    static func from(_ user: UnsafeMutableRawPointer?) -> MemorySource {
+        Unmanaged<MemorySource>.fromOpaque(user!).takeUnretainedValue()
+    }
+
+    var length: sf_count_t { sf_count_t(bytes.count) }
+    var position: sf_count_t { sf_count_t(offset) }
+
+    func seek(_ delta: sf_count_t, _ whence: Int32) -> sf_count_t {
+        let base: Int
+        switch whence {
+        case SEEK_SET: base = 0
+        case SEEK_CUR: base = offset
+        case SEEK_END: base = bytes.count
+        default: return -1
+        }
+        let (target, overflow) = base.addingReportingOverflow(Int(delta))
+        // Seeking past the end is allowed (reads there return 0), before the start is not.
+        guard !overflow, target >= 0 else { return -1 }
+        offset = target
+        return sf_count_t(offset)
+    }
+
+    func read(into destination: UnsafeMutableRawPointer?, count: sf_count_t) -> sf_count_t {
+        guard let destination, count > 0, offset < bytes.count else { return 0 }
+        let n = min(Int(count), bytes.count - offset)
+        destination.copyMemory(from: bytes.baseAddress! + offset, byteCount: n)
+        offset += n
+        return sf_count_t(n)
+    }
+}

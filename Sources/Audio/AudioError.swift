@@ -1,0 +1,85 @@
+// Every way audio input can be refused, each with a message that says what to do about it.
+
+/// Why audio could not be decoded, resampled or accepted.
+///
+/// Every case is a problem with the *input*; none is a programmer error. The `description`
+/// names the problem and ends with what the caller can do about it, so the HTTP server can
+/// pass it straight to the client.
+public enum AudioError: Error, CustomStringConvertible, Sendable, Equatable {
+    /// Zero bytes of input.
+    case empty
+    /// The bytes are not in any audio format libsndfile recognises (`detail` is its message).
+    case notAudio(detail: String)
+    /// A recognised format whose header or structure is broken (`detail` is libsndfile's message).
+    case malformed(detail: String)
+    /// A recognised container holding an encoding this build cannot decode.
+    case unsupported(detail: String)
+    /// The header promises more audio than the bytes hold (an interrupted upload or copy).
+    case truncated(expectedFrames: Int, decodedFrames: Int)
+    /// The codec failed in the middle of the stream.
+    case decodeFailed(detail: String)
+    /// The header says the audio has no channels.
+    case noChannels
+    /// More channels than any real recording has (limit: `AudioDecoder.maxChannels`).
+    case tooManyChannels(Int)
+    /// A sample rate outside `Resampler.supportedRates`.
+    case badSampleRate(Int)
+    /// A NaN or infinite sample at `index` (interleaved-frame index, before mixing).
+    case nonFiniteSamples(index: Int)
+    /// The file is valid but holds no samples.
+    case noSamples
+    /// Fewer 16 kHz samples than one 25 ms analysis window (`minimum`).
+    case tooShort(samples: Int, minimum: Int)
+    /// Longer than the caller's limit.
+    case tooLong(seconds: Double, limit: Double)
+    /// libsoxr refused the conversion (`detail` is its message).
+    case resampleFailed(detail: String)
+
+    public var description: String {
+        switch self {
+        case .empty:
+            return "The audio is empty (0 bytes). Send the file's contents."
+        case .notAudio(let detail):
+            return "The data is not a recognised audio file (\(detail)). "
+                + "Send WAV, FLAC, OGG/Vorbis, Opus or MP3."
+        case .malformed(let detail):
+            return "The audio file is damaged (\(detail)). Re-export it, e.g. `sox in out.wav`."
+        case .unsupported(let detail):
+            return "The audio encoding is not supported (\(detail)). "
+                + "Convert it to 16-bit PCM WAV or FLAC."
+        case .truncated(let expected, let decoded):
+            return "The audio file is truncated: its header promises \(expected) frames but only "
+                + "\(decoded) are present. Upload the complete file."
+        case .decodeFailed(let detail):
+            return "Decoding failed part-way through the audio (\(detail)). "
+                + "The file is probably corrupt; re-encode it."
+        case .noChannels:
+            return "The audio header declares 0 channels. Re-export the file with 1 or more channels."
+        case .tooManyChannels(let n):
+            return "The audio header declares \(n) channels (at most \(AudioDecoder.maxChannels) "
+                + "are accepted). Mix it down to mono first."
+        case .badSampleRate(let rate):
+            return "Sample rate \(rate) Hz is outside \(Resampler.supportedRates.lowerBound)"
+                + "…\(Resampler.supportedRates.upperBound) Hz. Re-export the audio at 16 kHz."
+        case .nonFiniteSamples(let index):
+            return "The audio contains a NaN or infinite sample (at sample \(index)). "
+                + "Fix the floating-point export or use integer PCM."
+        case .noSamples:
+            return "The audio file holds no samples. Send a recording with sound in it."
+        case .tooShort(let samples, let minimum):
+            return "The audio is too short: \(samples) samples at 16 kHz, fewer than one 25 ms "
+                + "window (\(minimum)). Send at least 25 ms of audio."
+        case .tooLong(let seconds, let limit):
+            return "The audio is \(formatSeconds(seconds)) s long; the limit is "
+                + "\(formatSeconds(limit)) s. Split it into shorter pieces."
+        case .resampleFailed(let detail):
+            return "Resampling failed (\(detail)). Convert the audio to 16 kHz first."
+        }
+    }
+}
+
+private func formatSeconds(_ s: Double) -> String {
+    guard s.isFinite, abs(s) < 1e12 else { return String(s) }
+    let tenths = (s * 10).rounded() / 10
+    return tenths == tenths.rounded() ? String(Int(tenths)) : String(tenths)
+}

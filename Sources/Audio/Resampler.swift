@@ -1,0 +1,70 @@
+// Sample-rate conversion with libsoxr at its "high quality" setting (20-bit, linear phase).
+
+import CSoxr
+import Foundation
+
+/// Converts mono audio between sample rates with libsoxr (`SOXR_HQ`: passband to 91 % of the
+/// lower Nyquist frequency, ≥ 120 dB stop-band rejection, linear phase).
+public enum Resampler {
+    /// Sample rates accepted as input or output. Below 1 kHz nothing intelligible survives and
+    /// above 768 kHz no audio interface records; outside this range a header is lying.
+    public static let supportedRates = 1000...768_000
+
+    /// Resamples `samples` from `from` Hz to `to` Hz. The output has
+    /// `round(samples.count · to / from)` samples and no delay (soxr compensates its filter).
+    ///
+    /// - Throws: `AudioError.badSampleRate` for a rate outside `supportedRates`,
+    ///   `AudioError.resampleFailed` if libsoxr reports an error.
+    public static func resample(_ samples: [Float], from: Int, to: Int) throws(AudioError) -> [Float] {
+        guard supportedRates.contains(from) else { throw .badSampleRate(from) }
+        guard supportedRates.contains(to) else { throw .badSampleRate(to) }
+        if from == to || samples.isEmpty { return samples }
+        let outCount = Int((Double(samples.count) * Double(to) / Double(from)).rounded())
+        guard outCount > 0 else { return [] }
+        var output = [Float](repeating: 0, count: outCount)
+        var io = soxr_io_spec(SOXR_FLOAT32_I, SOXR_FLOAT32_I)
+        var quality = soxr_quality_spec(UInt(SOXR_HQ), 0)
+        var produced = 0
+        let error: soxr_error_t? = samples.withUnsafeBufferPointer { input in
+            output.withUnsafeMutableBufferPointer { out in
+                soxr_oneshot(Double(from), Double(to), 1,
+                             input.baseAddress, input.count, nil,
+                             out.baseAddress, out.count, &produced,
+                             &io, &quality, nil)
+            }
+        }
+        if let error {
+            throw .resampleFailed(detail: String(cString: error))
+        }
+        if produced < outCount { output.removeLast(outCount - produced) }
+        return output
+    }
+}
+
+extension AudioDecoder {
+    /// Shortest audio accepted by `load16kMono`: one 25 ms analysis window at 16 kHz. The
+    /// frontend could make a frame from less, but NeMo's reflect padding needs more than
+    /// 256 samples and a shorter clip carries no speech.
+    public static let minimumSamples16k = 400
+
+    /// Decodes `data`, averages its channels and resamples to 16 kHz: the model's input.
+    ///
+    /// - Parameter maxSeconds: refuse audio longer than this (checked while decoding, so an
+    ///   over-long upload costs little); nil for no limit.
+    /// - Returns: 16 kHz mono samples, at least `minimumSamples16k` of them.
+    /// - Throws: everything `decode(_:)` throws, `.tooLong`, `.tooShort`.
+    public static func load16kMono(_ data: Data, maxSeconds: Double? = nil) throws(AudioError)
+        -> [Float]
+    {
+        // A little slack so audio exactly at the limit is not refused over a rounding.
+        let decoded = try decode(data, maxSeconds: maxSeconds.map { $0 + 0.001 })
+        if let maxSeconds, decoded.duration > maxSeconds {
+            throw .tooLong(seconds: decoded.duration, limit: maxSeconds)
+        }
+        let samples = try Resampler.resample(decoded.samples, from: decoded.sampleRate, to: 16000)
+        guard samples.count >= minimumSamples16k else {
+            throw .tooShort(samples: samples.count, minimum: minimumSamples16k)
+        }
+        return samples
+    }
+}
