@@ -1,1 +1,0 @@
-// WeightFormat: work in progress; see README.
