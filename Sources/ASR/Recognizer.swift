@@ -55,8 +55,10 @@ public struct RecognizerOptions: Sendable {
     /// OpenBLAS threads used by one forward pass (0 = leave OpenBLAS's setting alone).
     /// A server running N requests at once should give N × threads ≤ cores.
     public var blasThreads: Int = 0
-    public init(maxAudioSeconds: Double = 3600, blasThreads: Int = 0) {
-        self.maxAudioSeconds = maxAudioSeconds; self.blasThreads = blasThreads
+    /// How long audio is cut into windows.
+    public var chunking = ChunkingPolicy()
+    public init(maxAudioSeconds: Double = 3600, blasThreads: Int = 0, chunking: ChunkingPolicy = ChunkingPolicy()) {
+        self.maxAudioSeconds = maxAudioSeconds; self.blasThreads = blasThreads; self.chunking = chunking
     }
 }
 
@@ -68,6 +70,10 @@ public final class Recognizer: Sendable {
     public let config: ModelConfig
     public let info: ModelInfo
     public let modelURL: URL
+    public let options: RecognizerOptions
+    /// The loaded network (encoder and heads).
+    public let model: ConformerASRModel
+    let frontend: LogMelFrontend
 
     /// Loads and checks a weights file (see Weights/FORMAT.md).
     /// - Throws: `.modelNotFound`, `.invalidModel` naming what is wrong.
@@ -75,7 +81,19 @@ public final class Recognizer: Sendable {
         guard FileManager.default.fileExists(atPath: modelURL.path) else {
             throw .modelNotFound(path: modelURL.path)
         }
-        throw .invalidModel("the engine is not implemented yet")
+        let model: ConformerASRModel
+        do { model = try ConformerASRModel(contentsOf: modelURL) } catch {
+            throw .invalidModel(error.description)
+        }
+        if options.blasThreads > 0 { BLAS.setThreads(options.blasThreads) }
+        self.model = model
+        self.config = model.config
+        self.options = options
+        self.modelURL = modelURL
+        self.frontend = LogMelFrontend(config: model.config.frontend)
+        self.info = ModelInfo(name: model.config.name, languages: model.config.availableLanguages,
+                              decoders: model.transducer == nil ? [.ctc] : [.ctc, .rnnt],
+                              parameters: model.parameterCount, sampleRate: model.config.frontend.sampleRate)
     }
 
     /// Throws `.unknownLanguage` (listing what the model offers) unless `code` is available.
@@ -95,7 +113,21 @@ public final class Recognizer: Sendable {
     public func transcribe(batch: [[Float]], language: String,
                            decoder: DecoderKind = .ctc) throws(RecognizerError) -> [Transcript] {
         try checkLanguage(language)
-        throw .invalidModel("the engine is not implemented yet")
+        if decoder == .rnnt && model.transducer == nil { throw .decoderUnavailable(.rnnt) }
+        let rate = Double(config.frontend.sampleRate)
+        for samples in batch {
+            let seconds = Double(samples.count) / rate
+            if samples.count < AudioDecoder.minimumSamples16k { throw .audioTooShort(seconds: seconds) }
+            if seconds > options.maxAudioSeconds { throw .audioTooLong(seconds: seconds, limit: options.maxAudioSeconds) }
+            if let bad = samples.firstIndex(where: { !$0.isFinite }) {
+                throw .audio(AudioError.nonFiniteSamples(index: bad).description)
+            }
+        }
+        var results = [Transcript?](repeating: nil, count: batch.count)
+        for (i, samples) in batch.enumerated() {
+            results[i] = transcribeOne(samples, language: language, decoder: decoder)
+        }
+        return results.map { $0! }
     }
 
     /// Decodes an audio file's bytes (WAV, FLAC, OGG, MP3, …), mixes to mono, resamples to
@@ -103,7 +135,15 @@ public final class Recognizer: Sendable {
     public func transcribe(audio: Data, language: String,
                            decoder: DecoderKind = .ctc) throws(RecognizerError) -> Transcript {
         try checkLanguage(language)
-        throw .invalidModel("the engine is not implemented yet")
+        let samples: [Float]
+        do { samples = try AudioDecoder.load16kMono(audio, maxSeconds: options.maxAudioSeconds) } catch {
+            switch error {
+            case .tooShort(let n, _): throw .audioTooShort(seconds: Double(n) / Double(config.frontend.sampleRate))
+            case .tooLong(let seconds, let limit): throw .audioTooLong(seconds: seconds, limit: limit)
+            default: throw .audio(error.description)
+            }
+        }
+        return try transcribe(samples: samples, language: language, decoder: decoder)
     }
 
     /// The model used when none is named: `VANI_MODEL`, else `Weights/default.safetensors` in the

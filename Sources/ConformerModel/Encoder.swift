@@ -1,0 +1,261 @@
+// The Conformer encoder (NeMo ConformerEncoder, contract §4): convolutional subsampling,
+// xscaling, relative positional encoding, and the stack of macaron Conformer layers.
+//
+// Activations are time-major [T, d]. One utterance is processed at a time: a padded batch in
+// NeMo masks padded keys and zeroes padded frames before the depthwise conv, which is exactly
+// what processing each utterance at its own length computes, so a batch equals its singles.
+
+import Foundation
+import TensorModule
+
+/// The encoder: features [T, featIn] → encoded frames [T', d].
+public final class ConformerEncoder: Sendable {
+    public let config: EncoderConfig
+    public let weights: EncoderWeights
+
+    public init(config: EncoderConfig, weights: EncoderWeights) {
+        self.config = config
+        self.weights = weights
+    }
+
+    /// Encoder frames for `frames` feature frames: L ← floor((L − 1)/2) + 1 per stride-2 stage.
+    public func outputLength(_ frames: Int) -> Int {
+        var t = frames
+        for _ in weights.preEncode.stages { t = convOutputSize(t, kernel: 3, stride: 2, padding: 1) }
+        return t
+    }
+
+    /// Where a forward pass can report intermediate tensors (for stage-by-stage tests).
+    public typealias StageObserver = (_ name: String, _ values: UnsafePointer<Float>, _ shape: [Int]) -> Void
+
+    /// Runs the encoder on one utterance of time-major features [frames, featIn].
+    /// - Parameter validFrames: feature frames that are audio (the rest is `pad_to` padding):
+    ///   all frames go through the subsampling, and only the encoder frames of the valid part
+    ///   go through the layers, which is what the reference's length masks compute.
+    /// - Returns: the encoded frames, [T', d] with T' = outputLength(validFrames).
+    public func forward(features: UnsafePointer<Float>, frames: Int, validFrames: Int? = nil,
+                        observe: StageObserver? = nil) -> Tensor {
+        precondition(frames >= 1, "the encoder needs at least one feature frame")
+        let plan = Plan(config: config, weights: weights, frames: frames)
+        let arena = ScratchArena(capacity: plan.capacity)
+        let d = config.dModel
+        let subsampled = arena.allocate(plan.encodedFrames * d)                      // (T'_padded, d)
+        subsample(features, plan: plan, arena: arena, into: subsampled)
+        let t = min(outputLength(validFrames ?? frames), plan.encodedFrames)
+        let output = Tensor(zeros: [t, d])                                           // (T', d)
+        let x = output.pointer
+        x.update(from: subsampled, count: t * d)
+        observe?("pre_encode", x, [t, d])
+        if config.xscaling { scale(x, by: Float(d).squareRoot(), count: output.count) }
+        let pos = arena.allocate((2 * t - 1) * d)                                    // (2T' − 1, d)
+        positionalEmbedding(frames: t, into: pos)
+        observe?("pos_emb", pos, [2 * t - 1, d])
+        let scratch = LayerScratch(plan: plan, arena: arena)
+        for (i, layer) in weights.layers.enumerated() {
+            forwardLayer(layer, x: x, pos: pos, frames: t, s: scratch)
+            observe?("layer_\(i)", x, [t, d])
+        }
+        return output
+    }
+
+    // MARK: - Workspace plan
+
+    /// Sizes of every scratch buffer for one utterance, computed once before the layer loop.
+    struct Plan {
+        let frames: Int
+        let dModel: Int
+        let ffDim: Int
+        let encodedFrames: Int
+        let positions: Int
+        let stageShapes: [Conv2dShape]
+        let capacity: Int
+
+        init(config c: EncoderConfig, weights w: EncoderWeights, frames: Int) {
+            self.frames = frames
+            dModel = c.dModel
+            ffDim = c.ffDim
+            var shapes: [Conv2dShape] = []
+            var t = frames
+            for stage in w.preEncode.stages {
+                var s = stage.shapeTemplate
+                s.height = t
+                shapes.append(s)
+                t = s.outHeight
+            }
+            stageShapes = shapes
+            encodedFrames = t
+            positions = 2 * t - 1
+            let f = ScratchArena.footprint
+            let planes = shapes.map { f($0.channelsOut * $0.outHeight * $0.outWidth) }.max() ?? 0
+            let im2col = f(shapes.map(\.scratchCount).max() ?? 0)
+            let flat = f(t * c.subsamplingChannels * w.preEncode.outBins)
+            let d = c.dModel
+            let rows = f(t * d)
+            let layer = 8 * rows + f(t * c.ffDim) + f(t * 2 * d) + f(t * t) + f(t * (2 * t - 1))
+            capacity = 2 * planes + im2col + flat + rows + f(positions * d) + layer
+        }
+    }
+
+    /// Per-layer buffers, carved from the arena once and reused by every layer.
+    struct LayerScratch {
+        let normed, q, k, v, qv, ctx, glu, dw: UnsafeMutablePointer<Float>   // (T, d) each
+        let hidden: UnsafeMutablePointer<Float>    // (T, ff)
+        let pointwise: UnsafeMutablePointer<Float> // (T, 2d)
+        let scores: UnsafeMutablePointer<Float>    // (T, T)
+        let bd: UnsafeMutablePointer<Float>        // (T, 2T − 1)
+
+        init(plan: Plan, arena: ScratchArena) {
+            let t = plan.encodedFrames
+            func rows(_ width: Int) -> UnsafeMutablePointer<Float> { arena.allocate(t * width) }
+            let dm = plan.dModel
+            normed = rows(dm); q = rows(dm); k = rows(dm); v = rows(dm); qv = rows(dm)
+            ctx = rows(dm); glu = rows(dm); dw = rows(dm)
+            hidden = rows(plan.ffDim)
+            pointwise = rows(2 * dm)
+            scores = rows(t)
+            bd = rows(2 * t - 1)
+        }
+    }
+
+    // MARK: - Subsampling
+
+    private func subsample(_ features: UnsafePointer<Float>, plan: Plan, arena: ScratchArena,
+                           into x: UnsafeMutablePointer<Float>) {
+        let pre = weights.preEncode
+        let maxPlane = plan.stageShapes.map { $0.channelsOut * $0.outHeight * $0.outWidth }.max() ?? 0
+        var current = arena.allocate(maxPlane)
+        var other = arena.allocate(maxPlane)
+        let im2col = arena.allocate(plan.stageShapes.map(\.scratchCount).max() ?? 0)
+        var input = features
+        for (stage, shape) in zip(pre.stages, plan.stageShapes) {
+            let plane = shape.outHeight * shape.outWidth
+            conv2d(input, shape: shape, weight: stage.conv.pointer, bias: stage.convBias.pointer,
+                   into: current, scratch: im2col)                                  // (C, T_i, F_i)
+            if let pw = stage.pointwise, let pwb = stage.pointwiseBias {
+                let ch = shape.channelsOut
+                for c in 0..<ch { (other + c * plane).update(repeating: pwb.pointer[c], count: plane) }
+                sgemm(m: ch, n: plane, k: ch, a: pw.pointer, lda: ch, b: current, ldb: plane,
+                      beta: 1, c: other, ldc: plane)                                 // (C, T_i, F_i)
+                swap(&current, &other)
+            }
+            relu(current, count: shape.channelsOut * plane)
+            input = UnsafePointer(current)
+            swap(&current, &other)
+        }
+        // (C, T', F') → (T', C·F') with index c·F' + f, then the output Linear.
+        let last = plan.stageShapes[plan.stageShapes.count - 1]
+        let (ch, t, bins) = (last.channelsOut, last.outHeight, last.outWidth)
+        let flat = arena.allocate(t * ch * bins)                                     // (T', C·F')
+        for c in 0..<ch {
+            for ti in 0..<t {
+                (flat + ti * ch * bins + c * bins).update(from: input + (c * t + ti) * bins, count: bins)
+            }
+        }
+        pre.out.apply(flat, rows: t, into: x)                                        // (T', d)
+    }
+
+    // MARK: - Positional encoding
+
+    /// Rows of the sinusoidal table for relative positions T'−1 … −(T'−1): from the stored
+    /// table when it is long enough, else computed the way NeMo builds it (float32 steps).
+    func positionalEmbedding(frames t: Int, into out: UnsafeMutablePointer<Float>) {
+        let d = config.dModel
+        let rows = 2 * t - 1
+        if let table = weights.positionalTable, (config.posEmbRows + 1) / 2 >= t {
+            let center = (config.posEmbRows + 1) / 2          // row of position 0 is center − 1
+            out.update(from: table.pointer + (center - t) * d, count: rows * d)
+            return
+        }
+        let factor = Float(-(log(10000.0) / Double(d)))
+        for r in 0..<rows {
+            let position = Float(t - 1 - r)
+            let row = out + r * d
+            for i in stride(from: 0, to: d, by: 2) {
+                let divTerm = expf(Float(i) * factor)
+                let angle = position * divTerm
+                row[i] = sinf(angle)
+                if i + 1 < d { row[i + 1] = cosf(angle) }
+            }
+        }
+    }
+
+    // MARK: - Conformer layer
+
+    private func forwardLayer(_ w: ConformerLayerWeights, x: UnsafeMutablePointer<Float>,
+                              pos: UnsafePointer<Float>, frames t: Int, s: LayerScratch) {
+        let d = config.dModel
+        let eps = config.layerNormEps
+        let n = t * d
+        // 1. x += ½ · FF1(LN(x))
+        feedForward(w.normFeedForward1, w.feedForward1, x: x, frames: t, s: s)
+        // 2. x += MHSA(LN(x))
+        layerNorm(x, rows: t, cols: d, gamma: w.normSelfAtt.gamma.pointer, beta: w.normSelfAtt.beta.pointer,
+                  eps: eps, into: s.normed)                                          // (T, d)
+        attention(w.selfAttn, input: s.normed, pos: pos, frames: t, s: s)            // ctx (T, d)
+        w.selfAttn.linearOut.apply(s.ctx, rows: t, into: x, accumulate: true)
+        // 3. x += Conv(LN(x))
+        layerNorm(x, rows: t, cols: d, gamma: w.normConv.gamma.pointer, beta: w.normConv.beta.pointer,
+                  eps: eps, into: s.normed)
+        w.conv.pointwiseConv1.apply(s.normed, rows: t, into: s.pointwise)            // (T, 2d)
+        glu(s.pointwise, rows: t, channels: d, into: s.glu)                          // (T, d)
+        depthwiseConv1d(s.glu, frames: t, channels: d, weight: w.conv.depthwiseKernelMajor.pointer,
+                        kernel: config.convKernel, bias: w.conv.depthwiseBias.pointer,
+                        padding: (config.convKernel - 1) / 2, into: s.dw)            // (T, d)
+        silu(s.dw, count: n)
+        w.conv.pointwiseConv2.apply(s.dw, rows: t, into: x, accumulate: true)
+        // 4. x += ½ · FF2(LN(x))
+        feedForward(w.normFeedForward2, w.feedForward2, x: x, frames: t, s: s)
+        // 5. x = LN_out(x)
+        layerNorm(x, rows: t, cols: d, gamma: w.normOut.gamma.pointer, beta: w.normOut.beta.pointer,
+                  eps: eps, into: x)
+    }
+
+    private func feedForward(_ norm: NormWeights, _ ff: FeedForwardWeights, x: UnsafeMutablePointer<Float>,
+                             frames t: Int, s: LayerScratch) {
+        let d = config.dModel
+        layerNorm(x, rows: t, cols: d, gamma: norm.gamma.pointer, beta: norm.beta.pointer,
+                  eps: config.layerNormEps, into: s.normed)                         // (T, d)
+        ff.linear1.apply(s.normed, rows: t, into: s.hidden)                          // (T, ff)
+        silu(s.hidden, count: t * config.ffDim)
+        ff.linear2.apply(s.hidden, rows: t, into: s.q)                               // (T, d)
+        addScaled(s.q, alpha: 0.5, into: x, count: t * d)
+    }
+
+    /// Transformer-XL relative-position attention; writes the concatenated heads to `s.ctx`.
+    private func attention(_ w: AttentionWeights, input: UnsafePointer<Float>, pos: UnsafePointer<Float>,
+                           frames t: Int, s: LayerScratch) {
+        let d = config.dModel
+        let heads = config.heads
+        let dk = d / heads
+        let p = 2 * t - 1
+        w.linearQ.apply(input, rows: t, into: s.q)                                   // (T, d)
+        w.linearK.apply(input, rows: t, into: s.k)                                   // (T, d)
+        w.linearV.apply(input, rows: t, into: s.v)                                   // (T, d)
+        // q + pos_bias_v into qv, q + pos_bias_u in place (the biases are [heads, dK] = [d]).
+        s.qv.update(from: s.q, count: t * d)
+        addBias(rows: t, cols: d, bias: w.posBiasV.pointer, into: s.qv)
+        addBias(rows: t, cols: d, bias: w.posBiasU.pointer, into: s.q)
+        // The projected positions reuse the pointwise buffer: (2T − 1, d) fits in (T, 2d).
+        let projected = s.pointwise
+        w.linearPos.apply(pos, rows: p, into: projected)                             // (2T − 1, d)
+        let scaleFactor = 1 / Float(dk).squareRoot()
+        for h in 0..<heads {
+            let off = h * dk
+            // ac[i, j] = (q_i + u) · k_j
+            sgemm(transB: true, m: t, n: t, k: dk, a: s.q + off, lda: d, b: s.k + off, ldb: d,
+                  c: s.scores, ldc: t)                                               // (T, T)
+            // bd[i, r] = (q_i + v) · p_r; rel_shift picks r = T − 1 − i + j for key j.
+            sgemm(transB: true, m: t, n: p, k: dk, a: s.qv + off, lda: d, b: projected + off, ldb: d,
+                  c: s.bd, ldc: p)                                                   // (T, 2T − 1)
+            for i in 0..<t {
+                let row = s.scores + i * t
+                let shifted = s.bd + i * p + (t - 1 - i)
+                for j in 0..<t { row[j] = (row[j] + shifted[j]) * scaleFactor }
+            }
+            softmaxRows(s.scores, rows: t, cols: t)
+            sgemm(m: t, n: dk, k: t, a: s.scores, lda: t, b: s.v + off, ldb: d,
+                  c: s.ctx + off, ldc: d)                                            // (T, dK) of (T, d)
+        }
+    }
+}
+

@@ -1,0 +1,161 @@
+// The two decoder heads on top of the encoder: the CTC projection and the RNN-T prediction
+// network + joint (contract §2).
+
+import Foundation
+import TensorModule
+import WeightFormat
+
+// MARK: - CTC
+
+/// `ctc_decoder.decoder_layers.0`: Conv1d(d → classes, k = 1), evaluated only on the columns of
+/// one language's block plus the shared blank.
+public struct CTCHead: Sendable {
+    public let weight: FloatWeights   // [classes, d, 1]
+    public let bias: FloatWeights     // [classes]
+    public let config: CTCConfig
+    public let dModel: Int
+
+    init(_ r: WeightReader, config: CTCConfig, dModel: Int) throws(ModelLoadError) {
+        weight = try r("decoder_layers.0.weight", [config.numClasses, dModel, 1])
+        bias = try r("decoder_layers.0.bias", [config.numClasses])
+        self.config = config
+        self.dModel = dModel
+    }
+
+    /// Log-probabilities over one language's block and the blank: log_softmax(logits[:, mask])
+    /// → [frames, blockSize + 1], the blank last.
+    public func logProbs(_ encoded: UnsafePointer<Float>, frames: Int, blockStart: Int, blockSize: Int) -> Tensor {
+        let d = dModel
+        let width = blockSize + 1
+        let out = Tensor(zeros: [frames, width])   // (T', 257)
+        let o = out.pointer
+        for t in 0..<frames {
+            (o + t * width).update(from: bias.pointer + blockStart, count: blockSize)
+            o[t * width + blockSize] = bias.pointer[config.blankId]
+        }
+        sgemm(transB: true, m: frames, n: blockSize, k: d, a: encoded, lda: d,
+              b: weight.pointer + blockStart * d, ldb: d, beta: 1, c: o, ldc: width)
+        sgemm(transB: true, m: frames, n: 1, k: d, a: encoded, lda: d,
+              b: weight.pointer + config.blankId * d, ldb: d, beta: 1, c: o + blockSize, ldc: width)
+        logSoftmaxRows(o, rows: frames, cols: width)
+        return out
+    }
+}
+
+// MARK: - RNN-T
+
+/// The LSTM state of the prediction network: h and c for every layer, [layers, H] each.
+public struct PredictionState: Sendable {
+    public var h: [Float]
+    public var c: [Float]
+}
+
+/// `rnnt_decoder` (embedding → stacked LSTM) and the joint (`joint_enc`, `joint_pred`, the
+/// activation and one `joint_post_net_<lang>` per language).
+public struct Transducer: Sendable {
+    public let config: RNNTConfig
+    public let embed: FloatWeights                 // prediction.embed.weight [vocab, H]
+    public let weightIH: [FloatWeights]            // dec_rnn.lstm.weight_ih_l{k} [4H, in]
+    public let weightHH: [FloatWeights]            // dec_rnn.lstm.weight_hh_l{k} [4H, H]
+    /// bias_ih_l{k} + bias_hh_l{k}, summed once at load, [4H].
+    public let gateBias: [Tensor]
+    public let jointEnc: LinearWeights             // joint.enc [J, d]
+    public let jointPred: LinearWeights            // joint.pred [J, H]
+    public let postNets: [String: LinearWeights]   // joint.post_net.{lang} [257, J]
+
+    init(_ r: WeightReader, config c: RNNTConfig, dModel: Int, languages: [String: LanguageEntry])
+        throws(ModelLoadError) {
+        config = c
+        let h = c.predHidden
+        let dec = r.scoped("rnnt_decoder.prediction.")
+        embed = try dec("embed.weight", [c.vocabSize, h])
+        var ih: [FloatWeights] = [], hh: [FloatWeights] = [], bias: [Tensor] = []
+        for k in 0..<c.predLayers {
+            ih.append(try dec("dec_rnn.lstm.weight_ih_l\(k)", [4 * h, h]))
+            hh.append(try dec("dec_rnn.lstm.weight_hh_l\(k)", [4 * h, h]))
+            let bi = try dec("dec_rnn.lstm.bias_ih_l\(k)", [4 * h])
+            let bh = try dec("dec_rnn.lstm.bias_hh_l\(k)", [4 * h])
+            let sum = Tensor(zeros: [4 * h])
+            add(bi.pointer, bh.pointer, into: sum.pointer, count: 4 * h)
+            bias.append(sum)
+        }
+        weightIH = ih; weightHH = hh; gateBias = bias
+        let joint = r.scoped("joint.")
+        jointEnc = try LinearWeights(joint, "enc", out: c.jointHidden, in: dModel)
+        jointPred = try LinearWeights(joint, "pred", out: c.jointHidden, in: h)
+        var nets: [String: LinearWeights] = [:]
+        for (code, entry) in languages {
+            nets[code] = try LinearWeights(joint, "post_net.\(code)", out: entry.blockSize + 1, in: c.jointHidden)
+        }
+        postNets = nets
+    }
+
+    /// The zero state the wrapper starts from.
+    public func initialState() -> PredictionState {
+        let n = config.predLayers * config.predHidden
+        return PredictionState(h: [Float](repeating: 0, count: n), c: [Float](repeating: 0, count: n))
+    }
+
+    /// `joint_enc` over all encoder frames: [T', d] → [T', J].
+    public func projectEncoder(_ encoded: UnsafePointer<Float>, frames: Int) -> Tensor {
+        let out = Tensor(zeros: [frames, config.jointHidden])   // (T', J)
+        jointEnc.apply(encoded, rows: frames, into: out.pointer)
+        return out
+    }
+
+    /// One prediction-network step: feeds `token` (an embedding row) through the LSTM stack from
+    /// `state`. Returns `joint_pred(g)` [J] and the new state; `scratch` holds `stepScratchCount` floats.
+    public func predict(token: Int, state: PredictionState,
+                        scratch: UnsafeMutablePointer<Float>) -> (projected: [Float], state: PredictionState) {
+        precondition(token >= 0 && token < config.vocabSize, "token \(token) outside the embedding (\(config.vocabSize) rows)")
+        let hidden = config.predHidden
+        var next = state
+        let gates = scratch                       // (4H)
+        let input = scratch + 4 * hidden          // (H)
+        input.update(from: embed.pointer + token * hidden, count: hidden)
+        next.h.withUnsafeMutableBufferPointer { hBuf in
+            next.c.withUnsafeMutableBufferPointer { cBuf in
+                for layer in 0..<config.predLayers {
+                    let h = hBuf.baseAddress! + layer * hidden
+                    let c = cBuf.baseAddress! + layer * hidden
+                    gates.update(from: gateBias[layer].pointer, count: 4 * hidden)
+                    sgemm(transB: true, m: 1, n: 4 * hidden, k: hidden, a: input, lda: hidden,
+                          b: weightIH[layer].pointer, ldb: hidden, beta: 1, c: gates, ldc: 4 * hidden)
+                    sgemm(transB: true, m: 1, n: 4 * hidden, k: hidden, a: h, lda: hidden,
+                          b: weightHH[layer].pointer, ldb: hidden, beta: 1, c: gates, ldc: 4 * hidden)
+                    // PyTorch gate order: input, forget, cell (g), output.
+                    for j in 0..<hidden {
+                        let i = 1 / (1 + expf(-gates[j]))
+                        let f = 1 / (1 + expf(-gates[hidden + j]))
+                        let g = tanhf(gates[2 * hidden + j])
+                        let o = 1 / (1 + expf(-gates[3 * hidden + j]))
+                        c[j] = f * c[j] + i * g
+                        h[j] = o * tanhf(c[j])
+                    }
+                    input.update(from: h, count: hidden)
+                }
+            }
+        }
+        var projected = [Float](repeating: 0, count: config.jointHidden)
+        projected.withUnsafeMutableBufferPointer { jointPred.apply(input, rows: 1, into: $0.baseAddress!) }
+        return (projected, next)
+    }
+
+    /// Floats of scratch `predict` needs.
+    public var stepScratchCount: Int { 5 * config.predHidden }
+
+    /// The joint for one frame: post_net(act(f + g)) → [257] logits into `out`;
+    /// `scratch` holds J floats.
+    public func joint(encoderFrame f: UnsafePointer<Float>, projected g: UnsafePointer<Float>,
+                      postNet: LinearWeights, scratch: UnsafeMutablePointer<Float>, into out: UnsafeMutablePointer<Float>) {
+        let j = config.jointHidden
+        add(f, g, into: scratch, count: j)
+        switch config.jointActivation {
+        case .relu: relu(scratch, count: j)
+        case .tanh: TensorModule.tanh(scratch, count: j)
+        case .sigmoid: sigmoid(scratch, count: j)
+        case .identity: break
+        }
+        postNet.apply(scratch, rows: 1, into: out)
+    }
+}

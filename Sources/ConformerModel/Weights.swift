@@ -1,0 +1,226 @@
+// The model's weights, one struct per block, each field beside its checkpoint key (NeMo's names,
+// Weights/FORMAT.md). Loading is strict: every tensor present with its shape, none left unused.
+
+import Foundation
+import TensorModule
+import WeightFormat
+
+/// Errors loading a model from a weights file; each message ends with what to do.
+public enum ModelLoadError: Error, CustomStringConvertible, Sendable, Equatable {
+    case weights(WeightFormatError)
+    case missingConfig(path: String)
+    case badConfig(path: String, reason: String)
+    case unusedTensors(path: String, names: [String])
+
+    public var description: String {
+        switch self {
+        case .weights(let e): return e.description
+        case .missingConfig(let path):
+            return "\(path) has no 'vani.config' metadata: it was not written by vani-convert; convert the release with vani-convert"
+        case .badConfig(let path, let reason):
+            return "\(path): the model configuration is invalid (\(reason)); re-create the file with vani-convert"
+        case .unusedTensors(let path, let names):
+            let shown = names.prefix(5).joined(separator: ", ")
+            return "\(path) holds \(names.count) tensor(s) this engine does not use (\(shown)\(names.count > 5 ? ", …" : "")): the file does not match its configuration; re-create it with vani-convert"
+        }
+    }
+}
+
+/// Typed access to the archive with the engine's error type.
+struct WeightReader {
+    let archive: WeightsArchive
+    let prefix: String
+
+    func callAsFunction(_ name: String, _ shape: [Int]) throws(ModelLoadError) -> FloatWeights {
+        do { return try archive.floats(prefix + name, shape: shape) } catch { throw .weights(error) }
+    }
+
+    func optional(_ name: String, _ shape: [Int]) throws(ModelLoadError) -> FloatWeights? {
+        archive.info(prefix + name) == nil ? nil : try self(name, shape)
+    }
+
+    func scoped(_ more: String) -> WeightReader { WeightReader(archive: archive, prefix: prefix + more) }
+}
+
+/// Weight and bias of a Linear (`[out, in]`, `[out]`) or a norm (`[d]`, `[d]`).
+public struct LinearWeights: Sendable {
+    public let weight: FloatWeights
+    public let bias: FloatWeights?
+    public let inFeatures: Int
+    public let outFeatures: Int
+
+    init(_ r: WeightReader, _ name: String, out: Int, in inFeatures: Int, bias hasBias: Bool = true,
+         kernel: Bool = false) throws(ModelLoadError) {
+        weight = try r(name + ".weight", kernel ? [out, inFeatures, 1] : [out, inFeatures])
+        bias = hasBias ? try r(name + ".bias", [out]) : nil
+        self.inFeatures = inFeatures
+        self.outFeatures = out
+    }
+
+    /// y[rows, out] = x[rows, in] · Wᵀ + b (or += with `accumulate`).
+    func apply(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, accumulate: Bool = false) {
+        linear(x, rows: rows, inFeatures: inFeatures, weight: weight.pointer, bias: bias?.pointer,
+               outFeatures: outFeatures, into: y, accumulate: accumulate)
+    }
+}
+
+/// LayerNorm gamma and beta.
+public struct NormWeights: Sendable {
+    public let gamma: FloatWeights
+    public let beta: FloatWeights
+
+    init(_ r: WeightReader, _ name: String, _ d: Int) throws(ModelLoadError) {
+        gamma = try r(name + ".weight", [d])
+        beta = try r(name + ".bias", [d])
+    }
+}
+
+/// `feed_forward{1,2}`: Linear(d → ff) → SiLU → Linear(ff → d).
+public struct FeedForwardWeights: Sendable {
+    public let linear1: LinearWeights   // feed_forward1.linear1
+    public let linear2: LinearWeights   // feed_forward1.linear2
+
+    init(_ r: WeightReader, _ name: String, d: Int, ff: Int) throws(ModelLoadError) {
+        linear1 = try LinearWeights(r, name + ".linear1", out: ff, in: d)
+        linear2 = try LinearWeights(r, name + ".linear2", out: d, in: ff)
+    }
+}
+
+/// `self_attn`: rel-pos multi-head attention.
+public struct AttentionWeights: Sendable {
+    public let linearQ: LinearWeights    // self_attn.linear_q
+    public let linearK: LinearWeights    // self_attn.linear_k
+    public let linearV: LinearWeights    // self_attn.linear_v
+    public let linearOut: LinearWeights  // self_attn.linear_out
+    public let linearPos: LinearWeights  // self_attn.linear_pos (no bias)
+    public let posBiasU: FloatWeights    // self_attn.pos_bias_u [heads, dK]
+    public let posBiasV: FloatWeights    // self_attn.pos_bias_v [heads, dK]
+
+    init(_ r: WeightReader, d: Int, heads: Int) throws(ModelLoadError) {
+        linearQ = try LinearWeights(r, "self_attn.linear_q", out: d, in: d)
+        linearK = try LinearWeights(r, "self_attn.linear_k", out: d, in: d)
+        linearV = try LinearWeights(r, "self_attn.linear_v", out: d, in: d)
+        linearOut = try LinearWeights(r, "self_attn.linear_out", out: d, in: d)
+        linearPos = try LinearWeights(r, "self_attn.linear_pos", out: d, in: d, bias: false)
+        posBiasU = try r("self_attn.pos_bias_u", [heads, d / heads])
+        posBiasV = try r("self_attn.pos_bias_v", [heads, d / heads])
+    }
+}
+
+/// `conv`: pointwise(d → 2d) → GLU → depthwise(k) with BatchNorm folded → SiLU → pointwise(d → d).
+public struct ConvModuleWeights: Sendable {
+    public let pointwiseConv1: LinearWeights  // conv.pointwise_conv1 [2d, d, 1]
+    /// conv.depthwise_conv.weight [d, 1, k], stored kernel-major [k, d] for the time loop.
+    public let depthwiseKernelMajor: Tensor
+    public let depthwiseBias: FloatWeights    // conv.depthwise_conv.bias [d]
+    public let pointwiseConv2: LinearWeights  // conv.pointwise_conv2 [d, d, 1]
+
+    init(_ r: WeightReader, d: Int, kernel: Int) throws(ModelLoadError) {
+        pointwiseConv1 = try LinearWeights(r, "conv.pointwise_conv1", out: 2 * d, in: d, kernel: true)
+        let dw = try r("conv.depthwise_conv.weight", [d, 1, kernel])
+        let km = Tensor(zeros: [kernel, d])   // (k, d)
+        transpose(dw.pointer, rows: d, cols: kernel, into: km.pointer)
+        depthwiseKernelMajor = km
+        depthwiseBias = try r("conv.depthwise_conv.bias", [d])
+        pointwiseConv2 = try LinearWeights(r, "conv.pointwise_conv2", out: d, in: d, kernel: true)
+    }
+}
+
+/// One Conformer layer (macaron FF, MHSA, conv module, FF, final norm).
+public struct ConformerLayerWeights: Sendable {
+    public let normFeedForward1: NormWeights  // norm_feed_forward1
+    public let feedForward1: FeedForwardWeights
+    public let normSelfAtt: NormWeights       // norm_self_att
+    public let selfAttn: AttentionWeights
+    public let normConv: NormWeights          // norm_conv
+    public let conv: ConvModuleWeights
+    public let normFeedForward2: NormWeights  // norm_feed_forward2
+    public let feedForward2: FeedForwardWeights
+    public let normOut: NormWeights           // norm_out
+
+    init(_ r: WeightReader, _ c: EncoderConfig) throws(ModelLoadError) {
+        let d = c.dModel
+        normFeedForward1 = try NormWeights(r, "norm_feed_forward1", d)
+        feedForward1 = try FeedForwardWeights(r, "feed_forward1", d: d, ff: c.ffDim)
+        normSelfAtt = try NormWeights(r, "norm_self_att", d)
+        selfAttn = try AttentionWeights(r, d: d, heads: c.heads)
+        normConv = try NormWeights(r, "norm_conv", d)
+        conv = try ConvModuleWeights(r, d: d, kernel: c.convKernel)
+        normFeedForward2 = try NormWeights(r, "norm_feed_forward2", d)
+        feedForward2 = try FeedForwardWeights(r, "feed_forward2", d: d, ff: c.ffDim)
+        normOut = try NormWeights(r, "norm_out", d)
+    }
+}
+
+/// One stride-2 stage of the subsampling front.
+public struct SubsamplingStage: Sendable {
+    /// The 3×3 stride-2 convolution (dense, or depthwise for dw_striding after the first).
+    public let conv: FloatWeights
+    public let convBias: FloatWeights
+    public let shapeTemplate: Conv2dShape
+    /// dw_striding only: the 1×1 pointwise conv after the depthwise one, [C, C, 1, 1].
+    public let pointwise: FloatWeights?
+    public let pointwiseBias: FloatWeights?
+}
+
+/// `pre_encode`: the convolutional subsampling and its output Linear.
+public struct SubsamplingWeights: Sendable {
+    public let stages: [SubsamplingStage]
+    public let out: LinearWeights  // pre_encode.out [d, C·F']
+    /// Feature bins after subsampling (F').
+    public let outBins: Int
+
+    init(_ r: WeightReader, _ c: EncoderConfig) throws(ModelLoadError) {
+        let ch = c.subsamplingChannels
+        var count = 0
+        var f = c.subsamplingFactor
+        while f > 1 { f /= 2; count += 1 }
+        guard 1 << count == c.subsamplingFactor, count >= 1 else {
+            throw .badConfig(path: r.archive.path, reason: "subsampling factor \(c.subsamplingFactor) is not a power of two")
+        }
+        var stages: [SubsamplingStage] = []
+        var bins = c.featIn
+        var index = 0
+        for s in 0..<count {
+            let cin = s == 0 ? 1 : ch
+            let depthwise = c.subsampling == .dwStriding && s > 0
+            let name = "conv.\(index)"
+            let w = try r(name + ".weight", [ch, depthwise ? 1 : cin, 3, 3])
+            let b = try r(name + ".bias", [ch])
+            var pw: FloatWeights? = nil
+            var pwb: FloatWeights? = nil
+            if depthwise {
+                pw = try r("conv.\(index + 1).weight", [ch, ch, 1, 1])
+                pwb = try r("conv.\(index + 1).bias", [ch])
+                index += 3   // depthwise, pointwise, activation
+            } else {
+                index += 2   // conv, activation
+            }
+            stages.append(SubsamplingStage(
+                conv: w, convBias: b,
+                shapeTemplate: Conv2dShape(channelsIn: cin, height: 0, width: bins, channelsOut: ch,
+                                           groups: depthwise ? ch : 1),
+                pointwise: pw, pointwiseBias: pwb))
+            bins = convOutputSize(bins, kernel: 3, stride: 2, padding: 1)
+        }
+        self.stages = stages
+        self.outBins = bins
+        out = try LinearWeights(r, "out", out: c.dModel, in: ch * bins)
+    }
+}
+
+/// All encoder weights.
+public struct EncoderWeights: Sendable {
+    public let preEncode: SubsamplingWeights
+    /// `pos_enc.pe` [rows, d] when the file stores it.
+    public let positionalTable: FloatWeights?
+    public let layers: [ConformerLayerWeights]
+
+    init(_ r: WeightReader, _ c: EncoderConfig) throws(ModelLoadError) {
+        preEncode = try SubsamplingWeights(r.scoped("pre_encode."), c)
+        positionalTable = c.posEmbRows > 0 ? try r("pos_enc.pe", [c.posEmbRows, c.dModel]) : nil
+        var layers: [ConformerLayerWeights] = []
+        for i in 0..<c.layers { layers.append(try ConformerLayerWeights(r.scoped("layers.\(i)."), c)) }
+        self.layers = layers
+    }
+}

@@ -1,1 +1,0 @@
-// Decoding: work in progress; see README.

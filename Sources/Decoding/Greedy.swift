@@ -1,0 +1,111 @@
+// Greedy CTC and RNN-T decoding over one language's 257 outputs (contract §2), the vocabulary
+// that turns local ids into text, and token timings on the encoder's frame grid.
+
+import ConformerModel
+import Foundation
+import TensorModule
+
+/// Tokens chosen by a decoder, with the frames they were emitted on.
+public struct DecodedTokens: Sendable, Equatable {
+    /// Local ids (0 ..< blockSize) in emission order.
+    public var ids: [Int] = []
+    /// First encoder frame of each token.
+    public var startFrames: [Int] = []
+    /// Last encoder frame of each token (CTC: end of the run; RNN-T: the emission frame).
+    public var endFrames: [Int] = []
+    /// Log-probability of each token at its first frame.
+    public var logProbs: [Float] = []
+
+    public init() {}
+
+    /// Mean token log-probability, 0 with no tokens.
+    public var confidence: Double {
+        logProbs.isEmpty ? 0 : logProbs.reduce(0) { $0 + Double($1) } / Double(logProbs.count)
+    }
+}
+
+/// One language's pieces: index 0 `<unk>`, `▁` marks a word start, the last index is the blank.
+public struct Vocabulary: Sendable {
+    public let pieces: [String]
+    public init(pieces: [String]) { self.pieces = pieces }
+
+    /// The piece with `▁` turned into a space.
+    public func text(of id: Int) -> String { pieces[id].replacingOccurrences(of: "▁", with: " ") }
+
+    /// The wrapper's detokenisation: concatenate, `▁` → space, strip. `<unk>` is kept.
+    public func detokenize(_ ids: [Int]) -> String {
+        ids.map { pieces[$0] }.joined().replacingOccurrences(of: "▁", with: " ")
+            .trimmingCharacters(in: .whitespaces)
+    }
+}
+
+/// CTC greedy search: per-frame argmax, collapse repeats, drop the blank.
+public enum CTCGreedy {
+    /// - Parameters:
+    ///   - logProbs: [frames, classes] log-probabilities with the blank at index `blank`.
+    public static func decode(logProbs: UnsafePointer<Float>, frames: Int, classes: Int, blank: Int) -> DecodedTokens {
+        var result = DecodedTokens()
+        var previous = -1
+        for t in 0..<frames {
+            let row = logProbs + t * classes
+            let (k, value) = argmax(row, count: classes)
+            if k != blank {
+                if k != previous {
+                    result.ids.append(k)
+                    result.startFrames.append(t)
+                    result.endFrames.append(t)
+                    result.logProbs.append(value)
+                } else {
+                    result.endFrames[result.endFrames.count - 1] = t
+                }
+            }
+            previous = k
+        }
+        return result
+    }
+}
+
+/// RNN-T greedy search exactly as the release's wrapper runs it: SOS first, at most
+/// `maxSymbols` per frame, the state kept on blank, the emitted local id fed back.
+public enum RNNTGreedy {
+    public static func decode(transducer: Transducer, encoded: UnsafePointer<Float>, frames: Int,
+                              language: String) -> DecodedTokens {
+        guard let postNet = transducer.postNets[language] else {
+            preconditionFailure("no joint_post_net for language \(language)")
+        }
+        let c = transducer.config
+        let j = c.jointHidden
+        let classes = postNet.outFeatures
+        let f = transducer.projectEncoder(encoded, frames: frames)                 // (T', J)
+        let scratch = Tensor(zeros: [transducer.stepScratchCount + j + classes])
+        let stepScratch = scratch.pointer
+        let jointScratch = scratch.pointer + transducer.stepScratchCount         // (J)
+        let logits = jointScratch + j                                             // (257)
+
+        var result = DecodedTokens()
+        var state = transducer.initialState()
+        // The prediction for (last token, state), cached across blank frames.
+        var step = transducer.predict(token: c.sosId, state: state, scratch: stepScratch)
+        for t in 0..<frames {
+            let frame = f.pointer + t * j
+            var emitted = 0
+            while emitted < c.maxSymbols {
+                step.projected.withUnsafeBufferPointer { g in
+                    transducer.joint(encoderFrame: frame, projected: g.baseAddress!, postNet: postNet,
+                                     scratch: jointScratch, into: logits)
+                }
+                let (k, _) = argmax(logits, count: classes)
+                if k == c.blankLocal { break }
+                logSoftmaxRows(logits, rows: 1, cols: classes)
+                result.ids.append(k)
+                result.startFrames.append(t)
+                result.endFrames.append(t)
+                result.logProbs.append(logits[k])
+                emitted += 1
+                state = step.state
+                step = transducer.predict(token: k, state: state, scratch: stepScratch)
+            }
+        }
+        return result
+    }
+}
