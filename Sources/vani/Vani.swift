@@ -7,5 +7,6 @@ struct Vani: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vani",
         abstract: "Speech recognition for 22 Indian languages (IndicConformer), no Python, no ONNX Runtime.",
-        subcommands: [ServeCommand.self])
+        subcommands: [TranscribeCommand.self, FeaturesCommand.self, ServeCommand.self],
+        defaultSubcommand: nil)
 }

@@ -1,0 +1,115 @@
+// `vani transcribe AUDIO... [--model FILE] [--language hi] [--decoder ctc|rnnt] [--format text|json|srt|vtt]`
+
+import ArgumentParser
+import ASR
+import ASRServer
+import Foundation
+
+enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
+    case text, json, srt, vtt
+}
+
+extension DecoderKind: ExpressibleByArgument {}
+
+/// Options shared by the commands that load a model.
+struct ModelOptions: ParsableArguments {
+    @Option(name: .long, help: "Weights file (default: $VANI_MODEL, else the bundled Weights/default.safetensors).")
+    var model: String?
+
+    @Option(name: .long, help: "OpenBLAS threads (0 = OpenBLAS's default).")
+    var threads: Int = 0
+
+    func load() throws -> Recognizer {
+        let url = model.map { URL(fileURLWithPath: $0) } ?? Recognizer.defaultModelURL()
+        do {
+            return try Recognizer(modelURL: url, options: RecognizerOptions(blasThreads: threads))
+        } catch {
+            throw CLIError(error.description)
+        }
+    }
+}
+
+/// An error printed as one line, without ArgumentParser's usage text.
+struct CLIError: Error, CustomStringConvertible {
+    let description: String
+    init(_ message: String) { description = message }
+}
+
+struct TranscribeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "transcribe",
+        abstract: "Transcribe audio files (WAV, FLAC, OGG/Vorbis, Opus, MP3; any rate, any channels).")
+
+    @Argument(help: "Audio files.")
+    var files: [String]
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Option(name: .shortAndLong, help: "Language code (hi, ta, bn, …).")
+    var language: String = "hi"
+
+    @Option(name: .shortAndLong, help: "Decoder: ctc or rnnt.")
+    var decoder: DecoderKind = .ctc
+
+    @Option(name: .shortAndLong, help: "Output: text, json (one object per line), srt or vtt.")
+    var format: OutputFormat = .text
+
+    func run() throws {
+        let recognizer = try modelOptions.load()
+        do { try recognizer.checkLanguage(language) } catch { throw CLIError(error.description) }
+        var failures = 0
+        for file in files {
+            let transcript: Transcript
+            do {
+                guard let data = FileManager.default.contents(atPath: file) else {
+                    throw CLIError("cannot read \(file): check the path")
+                }
+                transcript = try recognizer.transcribe(audio: data, language: language, decoder: decoder)
+            } catch {
+                failures += 1
+                FileHandle.standardError.write(Data("vani: \(file): \(error)\n".utf8))
+                continue
+            }
+            print(render(transcript, file: file, many: files.count > 1), terminator: "")
+        }
+        if failures > 0 { throw ExitCode(1) }
+    }
+
+    private func render(_ t: Transcript, file: String, many: Bool) -> String {
+        switch format {
+        case .text:
+            return (many ? "\(file): " : "") + t.text + "\n"
+        case .json:
+            return TranscriptJSON(file: file, transcript: t).encoded() + "\n"
+        case .srt:
+            return (many ? "# \(file)\n" : "") + SubtitleFormatter().srt(t)
+        case .vtt:
+            return SubtitleFormatter().vtt(t)
+        }
+    }
+}
+
+/// `{"file", "text", "language", "decoder", "duration", "confidence", "tokens": [{"text", "start", "end"}]}`
+struct TranscriptJSON: Encodable {
+    struct Token: Encodable { let text: String; let start: Double; let end: Double }
+    let file: String
+    let text: String
+    let language: String
+    let decoder: String
+    let duration: Double
+    let confidence: Double
+    let tokens: [Token]
+
+    init(file: String, transcript t: Transcript) {
+        self.file = file; text = t.text; language = t.language; decoder = t.decoder.rawValue
+        duration = (t.duration * 1000).rounded() / 1000
+        confidence = (t.confidence * 10000).rounded() / 10000
+        tokens = t.tokens.map { Token(text: $0.text, start: ($0.start * 1000).rounded() / 1000, end: ($0.end * 1000).rounded() / 1000) }
+    }
+
+    func encoded() -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: (try? encoder.encode(self)) ?? Data("{}".utf8), as: UTF8.self)
+    }
+}
