@@ -7,6 +7,6 @@ struct Vani: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vani",
         abstract: "Speech recognition for 22 Indian languages (IndicConformer), no Python, no ONNX Runtime.",
-        subcommands: [TranscribeCommand.self, FeaturesCommand.self, ServeCommand.self],
+        subcommands: [TranscribeCommand.self, FeaturesCommand.self, ServeCommand.self, BenchCommand.self],
         defaultSubcommand: nil)
 }

@@ -1,0 +1,119 @@
+// `vani bench`: quick speed numbers without Python — frontend, encoder, decoders and sgemm at
+// the model's shapes, medians over several runs after a warm-up.
+
+import ArgumentParser
+import ASR
+import ConformerModel
+import Decoding
+import Foundation
+import TensorModule
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Time the pipeline stages on synthetic audio and sgemm at the model's shapes.")
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Option(name: .long, help: "Seconds of audio per run (repeat the option for several lengths).")
+    var seconds: [Double] = [10]
+
+    @Option(name: .long, help: "Timed runs per length (after one warm-up run).")
+    var runs: Int = 5
+
+    @Option(name: .shortAndLong, help: "Language for the decoders.")
+    var language: String?
+
+    @Flag(name: .long, help: "Print JSON lines instead of a table.")
+    var json = false
+
+    func run() throws {
+        let recognizer = try modelOptions.load()
+        let model = recognizer.model
+        let c = model.config.encoder
+        let lang = language ?? recognizer.info.languages.first!
+        do { try recognizer.checkLanguage(lang) } catch { throw CLIError(error.description) }
+        let entry = model.config.languages[lang]!
+        if !json {
+            print("model \(model.config.name): d_model \(c.dModel), \(c.layers) layers, \(recognizer.info.parameters) parameters")
+            print("OpenBLAS core \(BLAS.coreName), \(BLAS.threads) thread(s); \(runs) runs after 1 warm-up; medians")
+            print("")
+            print("| audio s | frontend ms | encoder ms | CTC ms | RNN-T ms | end-to-end ms | RTF | encoder GFLOP/s |")
+            print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+        }
+        for length in seconds {
+            let samples = Self.syntheticSpeechLikeSignal(seconds: length, rate: model.config.frontend.sampleRate)
+            var times: [String: [Double]] = [:]
+            for run in 0...runs {
+                var t0 = DispatchTime.now().uptimeNanoseconds
+                func lap(_ name: String) {
+                    let t1 = DispatchTime.now().uptimeNanoseconds
+                    if run > 0 { times[name, default: []].append(Double(t1 - t0) / 1e6) }
+                    t0 = t1
+                }
+                let start = t0
+                let features = recognizer.features(samples); lap("frontend")
+                let encoded = recognizer.encode(features); lap("encoder")
+                let frames = encoded.shape[0]
+                let lp = model.ctc.logProbs(encoded.pointer, frames: frames, blockStart: entry.blockStart, blockSize: entry.blockSize)
+                _ = CTCGreedy.decode(logProbs: lp.pointer, frames: frames, classes: entry.blockSize + 1, blank: entry.blockSize)
+                lap("ctc")
+                if let transducer = model.transducer {
+                    _ = RNNTGreedy.decode(transducer: transducer, encoded: encoded.pointer, frames: frames, language: lang)
+                }
+                lap("rnnt")
+                if run > 0 { times["total", default: []].append(Double(t0 - start) / 1e6) }
+            }
+            let med = times.mapValues(Self.median)
+            let frames = model.encoder.outputLength(length == 0 ? 1 : Int(length * 100) + 1)
+            let gflop = Self.encoderFLOPs(c, frames: frames) / 1e9
+            let encoderMs = med["encoder"] ?? 0
+            let e2e = (med["frontend"] ?? 0) + encoderMs + (med["ctc"] ?? 0)
+            let rtf = e2e / 1000 / length
+            if json {
+                let row: [String: Double] = ["seconds": length, "frontend_ms": med["frontend"] ?? 0, "encoder_ms": encoderMs,
+                                             "ctc_ms": med["ctc"] ?? 0, "rnnt_ms": med["rnnt"] ?? 0, "end_to_end_ctc_ms": e2e,
+                                             "rtf": rtf, "encoder_gflops": gflop / (encoderMs / 1000), "encoder_gflop": gflop]
+                let data = try JSONSerialization.data(withJSONObject: row, options: [.sortedKeys])
+                print(String(decoding: data, as: UTF8.self))
+            } else {
+                print(String(format: "| %.0f | %.1f | %.1f | %.1f | %.1f | %.1f | %.4f | %.0f |", length,
+                             med["frontend"] ?? 0, encoderMs, med["ctc"] ?? 0, med["rnnt"] ?? 0, e2e, rtf,
+                             gflop / (encoderMs / 1000)))
+            }
+        }
+    }
+
+    /// Multiply-adds × 2 of the encoder's matrix work for `frames` encoder frames (subsampling
+    /// excluded): feed-forwards, attention projections, scores, context, conv module.
+    static func encoderFLOPs(_ c: EncoderConfig, frames t: Int) -> Double {
+        let (d, ff, k) = (Double(c.dModel), Double(c.ffDim), Double(c.convKernel))
+        let T = Double(t)
+        let perLayer = T * (2 * 2 * 2 * d * ff)        // two FFs, two linears each
+            + T * 4 * 2 * d * d                         // q, k, v, out
+            + (2 * T - 1) * 2 * d * d                   // linear_pos
+            + 2 * T * T * d + 2 * T * (2 * T - 1) * d + 2 * T * T * d   // ac, bd, context
+            + T * (2 * d * 2 * d + 2 * d * d + 2 * k * d)               // conv module
+        return perLayer * Double(c.layers)
+    }
+
+    static func median(_ xs: [Double]) -> Double {
+        let s = xs.sorted()
+        return s.isEmpty ? 0 : (s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2)
+    }
+
+    /// A deterministic signal with speech-like energy: gliding harmonics plus noise, in [-1, 1].
+    static func syntheticSpeechLikeSignal(seconds: Double, rate: Int) -> [Float] {
+        let n = max(Int(seconds * Double(rate)), 400)
+        var state: UInt64 = 0x9E3779B97F4A7C15
+        return (0..<n).map { i in
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            let noise = Float(Int64(bitPattern: state >> 11) % 2000) / 2000 * 0.05
+            let time = Double(i) / Double(rate)
+            let f0 = 120 + 40 * sin(2 * .pi * 0.5 * time)
+            var v = 0.0
+            for h in 1...5 { v += sin(2 * .pi * f0 * Double(h) * time) / Double(h) }
+            return Float(0.2 * v * (0.6 + 0.4 * sin(2 * .pi * 3 * time))) + noise
+        }
+    }
+}
