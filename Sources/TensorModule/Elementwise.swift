@@ -23,7 +23,7 @@ public func relu(_ x: UnsafeMutablePointer<Float>, count: Int) {
 
 /// x = 1 / (1 + e^-x) in place.
 public func sigmoid(_ x: UnsafeMutablePointer<Float>, count: Int) {
-    for i in 0..<count { x[i] = 1 / (1 + expf(-x[i])) }
+    map8(x, count: count) { v in 1 / (1 + exp8(-v)) }
 }
 
 /// x = tanh(x) in place.
@@ -33,10 +33,7 @@ public func tanh(_ x: UnsafeMutablePointer<Float>, count: Int) {
 
 /// x = x · sigmoid(x) (SiLU, Swish) in place.
 public func silu(_ x: UnsafeMutablePointer<Float>, count: Int) {
-    for i in 0..<count {
-        let v = x[i]
-        x[i] = v / (1 + expf(-v))
-    }
+    map8(x, count: count) { v in v / (1 + exp8(-v)) }
 }
 
 /// Gated linear unit over the last axis: out[r, c] = in[r, c] · sigmoid(in[r, channels + c]),
@@ -44,9 +41,10 @@ public func silu(_ x: UnsafeMutablePointer<Float>, count: Int) {
 public func glu(_ input: UnsafePointer<Float>, rows: Int, channels: Int, into output: UnsafeMutablePointer<Float>) {
     for r in 0..<rows {
         let a = input + r * 2 * channels
-        let g = a + channels
         let o = output + r * channels
-        for c in 0..<channels { o[c] = a[c] / (1 + expf(-g[c])) }
+        o.update(from: a + channels, count: channels)
+        map8(o, count: channels) { g in 1 / (1 + exp8(-g)) }
+        for c in 0..<channels { o[c] *= a[c] }
     }
 }
 
@@ -58,9 +56,7 @@ public func layerNorm(_ x: UnsafePointer<Float>, rows: Int, cols: Int,
     let n = Float(cols)
     for r in 0..<rows {
         let row = x + r * cols
-        var sum: Float = 0
-        for c in 0..<cols { sum += row[c] }
-        let mean = sum / n
+        let mean = sum8(row, count: cols) / n
         var sq: Float = 0
         for c in 0..<cols { let d = row[c] - mean; sq += d * d }
         let inv = 1 / (sq / n + eps).squareRoot()
@@ -75,9 +71,8 @@ public func softmaxRows(_ x: UnsafeMutablePointer<Float>, rows: Int, cols: Int) 
         let row = x + r * cols
         var m = -Float.infinity
         for c in 0..<cols { m = max(m, row[c]) }
-        var sum: Float = 0
-        for c in 0..<cols { let e = expf(row[c] - m); row[c] = e; sum += e }
-        let inv = 1 / sum
+        map8(row, count: cols) { v in exp8(v - m) }
+        let inv = 1 / sum8(row, count: cols)
         for c in 0..<cols { row[c] *= inv }
     }
 }

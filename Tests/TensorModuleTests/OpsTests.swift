@@ -153,6 +153,18 @@ struct OpsTests {
         #expect(got == expected)
     }
 
+    @Test func vectorisedExpIsWithinTwoUlpOfDoubleExp() {
+        var worst: Double = 0
+        var at: Float = 0
+        for i in 0..<20_001 {
+            let x = Float(i - 10_000) * 0.0087   // [-87, 87]
+            let got = Double(exp8(SIMD8(repeating: x))[3])
+            let rel = abs(got - Foundation.exp(Double(x))) / Foundation.exp(Double(x))
+            if rel > worst { worst = rel; at = x }
+        }
+        #expect(worst < 2.5e-7, "exp8 worst relative error \(worst) at x = \(at)")
+    }
+
     @Test func scratchArenaPlansAndResets() {
         let arena = ScratchArena(capacity: ScratchArena.footprint(10) + ScratchArena.footprint(100))
         let a = arena.allocate(10)
