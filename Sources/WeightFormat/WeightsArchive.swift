@@ -265,8 +265,9 @@ public final class FloatWeights: @unchecked Sendable {
     /// `withUnsafeBufferPointer` or `array`).
     public var buffer: UnsafeBufferPointer<Float> { UnsafeBufferPointer(start: pointer, count: count) }
     /// Calls `body` with the elements while keeping the storage alive.
-    public func withUnsafeBufferPointer<R>(_ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {
-        try withExtendedLifetime(self) { try body(buffer) }
+    public func withUnsafeBufferPointer<R, E: Error>(_ body: (UnsafeBufferPointer<Float>) throws(E) -> R) throws(E) -> R {
+        defer { withExtendedLifetime(self) {} }
+        return try body(buffer)
     }
     /// A copy of the elements.
     public var array: [Float] { withUnsafeBufferPointer { Array($0) } }

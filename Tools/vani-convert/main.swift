@@ -1,1 +1,0 @@
-print("vani-convert: work in progress")
