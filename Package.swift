@@ -83,7 +83,7 @@ let package = Package(
                     dependencies: ["ONNXImport", "WeightFormat", "ConformerModel", "VaniTestSupport"],
                     swiftSettings: swift6),
         .testTarget(name: "EngineTests",
-                    dependencies: ["ASR", "ConformerModel", "Decoding", "Frontend", "Audio",
+                    dependencies: ["ASR", "ConformerModel", "Decoding", "Frontend", "Audio", "TensorModule",
                                    "ONNXImport", "WeightFormat", "VaniTestSupport"],
                     swiftSettings: swift6),
         .testTarget(name: "ASRServerTests",

@@ -19,7 +19,7 @@ public struct ChunkingPolicy: Sendable, Equatable {
 
     /// Sample ranges of the windows for `count` samples at `rate`, and the time span [from, to)
     /// whose tokens each window keeps.
-    func windows(count: Int, rate: Int) -> [(samples: Range<Int>, keep: Range<Double>)] {
+    public func windows(count: Int, rate: Int) -> [(samples: Range<Int>, keep: Range<Double>)] {
         let total = Double(count) / Double(rate)
         if total <= maxWindow { return [(0..<count, 0..<Double.infinity)] }
         let step = window - overlap
