@@ -1,6 +1,87 @@
+// `vani serve`: the HTTP door onto the Recognizer (see Sources/ASRServer/README.md).
+
 import ArgumentParser
+import ASR
+import ASRServer
+import Foundation
+import Logging
 
 struct ServeCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "serve", abstract: "Run the HTTP service (in progress).")
-    func run() async throws { throw ValidationError("serve is not implemented yet") }
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the HTTP service: /asr, /invocations (MLflow), /v1/audio/transcriptions (OpenAI), /health.",
+        discussion: """
+            Threads: concurrency × blas-threads should not exceed the cores. OpenBLAS's thread count \
+            is process-wide; the service sets it once, when it loads the model. Given neither, the \
+            service runs one request per core with one BLAS thread each.
+            """)
+
+    @Option(help: "Weights file (default: $VANI_MODEL, else Weights/default.safetensors).")
+    var model: String?
+
+    @Option(help: "Address to bind.")
+    var host = "127.0.0.1"
+
+    @Option(help: "TCP port.")
+    var port = 5000
+
+    @Flag(help: "Load the model at start-up (default: on the first request).")
+    var preload = false
+
+    @Option(help: "Require this key as 'Authorization: Bearer KEY' or 'X-API-Key' (default: $VANI_API_KEY; /health and /ping stay open).")
+    var apiKey: String?
+
+    @Option(help: "Largest request body in MiB (the default holds 10 min of 48 kHz stereo WAV in base64).")
+    var maxBodyMb: Double = Double(ServerConfiguration.defaultMaxBodyBytes) / 1_048_576
+
+    @Option(help: "Requests transcribed at once (default: cores / blas-threads).")
+    var concurrency: Int?
+
+    @Option(help: "OpenBLAS threads per request (default: cores / concurrency).")
+    var blasThreads: Int?
+
+    @Option(help: "Requests that may wait beyond those running; more get 503 (default: 4 × concurrency).")
+    var queue: Int?
+
+    @Option(help: "Seconds a request may wait and run before it gets 503.")
+    var timeout: Double = 120
+
+    @Option(help: "Most items in one batch request.")
+    var maxBatch = 64
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = "info"
+
+    @Option(help: "Log format: text or json.")
+    var logFormat: String = "text"
+
+    func validate() throws {
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be 0…65535") }
+        guard maxBodyMb > 0 else { throw ValidationError("--max-body-mb must be positive") }
+        if let concurrency, concurrency < 1 { throw ValidationError("--concurrency must be at least 1") }
+        if let blasThreads, blasThreads < 1 { throw ValidationError("--blas-threads must be at least 1") }
+        if let queue, queue < 0 { throw ValidationError("--queue must be 0 or more") }
+        guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
+        guard maxBatch >= 1 else { throw ValidationError("--max-batch must be at least 1") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: unknown level '\(logLevel)'") }
+        guard ["text", "json"].contains(logFormat) else { throw ValidationError("--log-format must be text or json") }
+    }
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        let json = logFormat == "json"
+        LoggingSystem.bootstrap { label in
+            var handler: any LogHandler = json ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let environment = ProcessInfo.processInfo.environment
+        let modelURL = model.map { URL(fileURLWithPath: $0) } ?? Recognizer.defaultModelURL()
+        let configuration = ServerConfiguration(
+            host: host, port: port, preload: preload, apiKey: apiKey ?? environment["VANI_API_KEY"],
+            maxBodyBytes: Int(maxBodyMb * 1_048_576), concurrency: concurrency, blasThreads: blasThreads,
+            queueCapacity: queue, timeoutSeconds: timeout, maxBatchItems: maxBatch)
+        let service = ASRService(configuration: configuration, modelURL: modelURL, logger: Logger(label: "vani.serve"))
+        try await service.run()
+    }
 }

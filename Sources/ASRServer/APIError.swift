@@ -1,0 +1,148 @@
+// Errors in the shape MLflow's scoring server uses, so clients of the service we replace keep
+// working: `{"error_code": "BAD_REQUEST", "message": "..."}` with a matching HTTP status.
+
+import ASR
+import Foundation
+import Hummingbird
+
+/// An error answered to a client: an MLflow error code, an HTTP status and a message that says
+/// what to do. Messages never carry stack traces or internal paths.
+public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// MLflow's `error_code` values used by the service.
+    public enum Code: String, Sendable, Codable {
+        case badRequest = "BAD_REQUEST"
+        case invalidParameterValue = "INVALID_PARAMETER_VALUE"
+        case resourceExhausted = "RESOURCE_EXHAUSTED"
+        case internalError = "INTERNAL_ERROR"
+        case unauthenticated = "UNAUTHENTICATED"
+        case endpointNotFound = "ENDPOINT_NOT_FOUND"
+        case methodNotAllowed = "METHOD_NOT_ALLOWED"
+        case unsupportedMediaType = "UNSUPPORTED_MEDIA_TYPE"
+        case temporarilyUnavailable = "TEMPORARILY_UNAVAILABLE"
+        case deadlineExceeded = "DEADLINE_EXCEEDED"
+    }
+
+    public var code: Code
+    public var status: HTTPResponse.Status
+    public var message: String
+    /// Extra response headers (`Retry-After`, `Allow`, `WWW-Authenticate`).
+    public var headers: [String: String]
+
+    public init(_ code: Code, status: HTTPResponse.Status, _ message: String, headers: [String: String] = [:]) {
+        self.code = code; self.status = status; self.message = message; self.headers = headers
+    }
+
+    public var description: String { "\(status.code) \(code.rawValue): \(message)" }
+
+    // MARK: - The errors the service answers
+
+    static func badJSON(_ why: String) -> APIError {
+        APIError(.badRequest, status: .badRequest, "the request body is not valid JSON (\(why)): send a JSON object")
+    }
+    static func invalid(_ message: String) -> APIError {
+        APIError(.invalidParameterValue, status: .badRequest, message)
+    }
+    static func missing(_ field: String, aliases: [String] = []) -> APIError {
+        let names = ([field] + aliases).map { "'\($0)'" }.joined(separator: " or ")
+        return invalid("missing field \(names)")
+    }
+    static func wrongType(_ field: String, expected: String) -> APIError {
+        invalid("field '\(field)' must be \(expected)")
+    }
+    static func unprocessableAudio(_ message: String) -> APIError {
+        APIError(.invalidParameterValue, status: .unprocessableContent, message)
+    }
+    static func bodyTooLarge(limit: Int) -> APIError {
+        APIError(.resourceExhausted, status: .contentTooLarge,
+                 "the request body exceeds the limit of \(megabytes(limit)) MiB: send shorter audio or raise --max-body-mb")
+    }
+    static func unsupportedMediaType(_ got: String, expected: String) -> APIError {
+        APIError(.unsupportedMediaType, status: .unsupportedMediaType,
+                 "content type '\(got)' is not supported here: send \(expected)")
+    }
+    static func queueFull(retryAfter: Int) -> APIError {
+        APIError(.resourceExhausted, status: .serviceUnavailable,
+                 "the server is busy (inference queue full): retry in \(retryAfter) s",
+                 headers: ["Retry-After": "\(retryAfter)"])
+    }
+    static func timeout(seconds: Double) -> APIError {
+        APIError(.deadlineExceeded, status: .serviceUnavailable,
+                 "the request did not finish within \(formatSeconds(seconds)) s: send shorter audio or raise --timeout",
+                 headers: ["Retry-After": "1"])
+    }
+    static func modelUnavailable(requestID: String) -> APIError {
+        APIError(.temporarilyUnavailable, status: .serviceUnavailable,
+                 "the model could not be loaded; the server log has the reason (request id \(requestID))",
+                 headers: ["Retry-After": "5"])
+    }
+    static func internalError(requestID: String) -> APIError {
+        APIError(.internalError, status: .internalServerError,
+                 "internal error; the server log has the details (request id \(requestID))")
+    }
+    static let unauthenticated = APIError(
+        .unauthenticated, status: .unauthorized,
+        "missing or wrong API key: send 'Authorization: Bearer KEY' or 'X-API-Key: KEY'",
+        headers: ["WWW-Authenticate": "Bearer"])
+    static func notFound(_ path: String) -> APIError {
+        APIError(.endpointNotFound, status: .notFound,
+                 "no endpoint at \(path): see /health, /asr, /invocations, /v1/audio/transcriptions")
+    }
+    static func methodNotAllowed(_ method: String, path: String, allowed: [String]) -> APIError {
+        APIError(.methodNotAllowed, status: .methodNotAllowed,
+                 "\(method) is not allowed on \(path): use \(allowed.joined(separator: " or "))",
+                 headers: ["Allow": allowed.joined(separator: ", ")])
+    }
+
+    /// Maps an error of the pipeline to what the client is told; `nil` for errors that are the
+    /// server's fault (the caller logs them and answers 500/503 without details).
+    static func from(_ error: RecognizerError) -> APIError? {
+        switch error {
+        case .unknownLanguage, .decoderUnavailable:
+            return invalid(error.description)
+        case .audio(let why):
+            return unprocessableAudio("the audio could not be decoded (\(why)): send WAV, FLAC, OGG or MP3 file bytes")
+        case .audioTooShort, .audioTooLong:
+            return unprocessableAudio(error.description)
+        case .modelNotFound, .invalidModel:
+            return nil
+        }
+    }
+
+    // MARK: - Rendering
+
+    /// The JSON body: `{"error_code": ..., "message": ...}`.
+    var body: ErrorBody { ErrorBody(error_code: code.rawValue, message: message) }
+
+    func response(requestID: String) -> Response {
+        var fields = HTTPFields()
+        fields[.contentType] = "application/json"
+        for (name, value) in headers {
+            if let field = HeaderName(name) { fields[field] = value }
+        }
+        return Response(status: status, headers: fields, body: .init(byteBuffer: JSONBody.encode(body)))
+    }
+}
+
+/// MLflow's error object.
+struct ErrorBody: Codable, Sendable, Equatable {
+    var error_code: String
+    var message: String
+}
+
+func megabytes(_ bytes: Int) -> String {
+    let mib = Double(bytes) / 1_048_576
+    return mib == mib.rounded() ? String(Int(mib)) : String(format: "%.1f", mib)
+}
+
+func formatSeconds(_ s: Double) -> String {
+    s == s.rounded() ? String(Int(s)) : String(format: "%.1f", s)
+}
+
+/// `HTTPField.Name` without importing HTTPTypes (Hummingbird re-exports only `HTTPFields`).
+typealias HeaderName = HTTPFields.Element.Name
+
+extension HeaderName {
+    static let requestID = HeaderName("X-Request-Id")!
+    static let apiKey = HeaderName("X-API-Key")!
+    static let retryAfter = HeaderName("Retry-After")!
+}

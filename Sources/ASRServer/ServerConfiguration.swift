@@ -1,0 +1,74 @@
+// Settings of the HTTP service: where it listens, how much work it accepts, how it loads the model.
+
+import Foundation
+
+/// Everything `vani serve` can set. The defaults fit a small CPU machine.
+///
+/// The threading rule: `concurrency × blasThreads ≤ cores`. OpenBLAS's thread count is
+/// process-global, so the service sets it once, when it loads the model, and runs at most
+/// `concurrency` forward passes at a time on its own worker threads.
+public struct ServerConfiguration: Sendable {
+    /// Address to bind; loopback unless told otherwise.
+    public var host: String
+    /// TCP port (0 picks a free one).
+    public var port: Int
+    /// Load the model at start-up instead of on the first request.
+    public var preload: Bool
+    /// When set, every endpoint except `/health` and `/ping` needs
+    /// `Authorization: Bearer KEY` or `X-API-Key: KEY`.
+    public var apiKey: String?
+    /// Largest request body accepted, in bytes (larger gets 413).
+    public var maxBodyBytes: Int
+    /// Forward passes run at once (worker threads).
+    public var concurrency: Int
+    /// OpenBLAS threads per forward pass (set once, process-wide).
+    public var blasThreads: Int
+    /// Requests admitted beyond those running; more get 503 with `Retry-After`.
+    public var queueCapacity: Int
+    /// Seconds a request may wait and run before it gets 503 `DEADLINE_EXCEEDED`.
+    public var timeoutSeconds: Double
+    /// Most items in one batch request (`items`, or rows of `/invocations`).
+    public var maxBatchItems: Int
+
+    /// Ten minutes of 48 kHz stereo 16-bit WAV is 115.2 MB, 153.6 MB in base64: 160 MiB holds it.
+    public static let defaultMaxBodyBytes = 160 * 1024 * 1024
+
+    /// Creates a configuration; `concurrency` and `blasThreads` left nil are derived from `cores`
+    /// so that their product does not exceed it (both nil: one BLAS thread per request, one
+    /// request per core).
+    public init(host: String = "127.0.0.1", port: Int = 5000, preload: Bool = false,
+                apiKey: String? = nil, maxBodyBytes: Int = ServerConfiguration.defaultMaxBodyBytes,
+                concurrency: Int? = nil, blasThreads: Int? = nil, queueCapacity: Int? = nil,
+                timeoutSeconds: Double = 120, maxBatchItems: Int = 64,
+                cores: Int = ProcessInfo.processInfo.activeProcessorCount) {
+        let cores = max(1, cores)
+        let (workers, blas) = Self.threads(concurrency: concurrency, blasThreads: blasThreads, cores: cores)
+        self.host = host
+        self.port = port
+        self.preload = preload
+        self.apiKey = (apiKey?.isEmpty ?? true) ? nil : apiKey
+        self.maxBodyBytes = maxBodyBytes
+        self.concurrency = workers
+        self.blasThreads = blas
+        self.queueCapacity = max(0, queueCapacity ?? 4 * workers)
+        self.timeoutSeconds = timeoutSeconds
+        self.maxBatchItems = max(1, maxBatchItems)
+    }
+
+    /// Splits `cores` between requests and BLAS threads, keeping whichever was given.
+    public static func threads(concurrency: Int?, blasThreads: Int?, cores: Int) -> (concurrency: Int, blasThreads: Int) {
+        let cores = max(1, cores)
+        switch (concurrency, blasThreads) {
+        case let (c?, b?): return (max(1, c), max(1, b))
+        case let (c?, nil): return (max(1, c), max(1, cores / max(1, c)))
+        case let (nil, b?): return (max(1, cores / max(1, b)), max(1, b))
+        case (nil, nil): return (cores, 1)
+        }
+    }
+
+    /// True when `concurrency × blasThreads` exceeds `cores` (the service then logs a warning:
+    /// oversubscribed BLAS threads fight each other and every request gets slower).
+    public func oversubscribes(cores: Int = ProcessInfo.processInfo.activeProcessorCount) -> Bool {
+        concurrency * blasThreads > max(1, cores)
+    }
+}

@@ -1,0 +1,21 @@
+// The one thing the service needs from the pipeline: a loaded model that turns audio file bytes
+// into a Transcript. `Recognizer` is the real one; tests plug in a fake with the same shape.
+
+import ASR
+import Foundation
+
+/// A loaded speech-recognition model as the HTTP service sees it.
+///
+/// `transcribe` is synchronous and may run BLAS for seconds: the service calls it only from
+/// its own worker threads, never from an event loop or the Swift cooperative pool.
+public protocol TranscriptionEngine: Sendable {
+    /// Name, languages, decoders and size of the model, for `/health` and `/v1/models`.
+    var info: ModelInfo { get }
+    /// Throws `.unknownLanguage` unless the model offers `code`.
+    func checkLanguage(_ code: String) throws(RecognizerError)
+    /// Decodes an audio file's bytes (WAV, FLAC, OGG, MP3, …) and transcribes it.
+    /// - Throws: `RecognizerError` (`.audio`, `.audioTooShort`, `.unknownLanguage`, …).
+    func transcribe(audio: Data, language: String, decoder: DecoderKind) throws(RecognizerError) -> Transcript
+}
+
+extension Recognizer: TranscriptionEngine {}

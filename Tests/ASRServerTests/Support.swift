@@ -1,0 +1,189 @@
+// Test doubles and helpers: a fake engine with the Recognizer's shape, WAV and multipart
+// builders, and a service factory with small limits.
+
+import ASR
+import ASRServer
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import Testing
+
+// MARK: - Fake engine
+
+/// Deterministic stand-in for `Recognizer`: reads a WAV header for the duration, rejects
+/// non-WAV and truncated bytes like the real decoder, sleeps `delay` seconds to occupy a worker,
+/// and returns fixed Hindi text with token times.
+struct FakeEngine: TranscriptionEngine {
+    static let text = "नमस्ते दुनिया"
+    let info: ModelInfo
+    var delay: Double = 0
+
+    init(delay: Double = 0, languages: [String] = ["hi", "ta", "bn"], decoders: [String] = ["ctc", "rnnt"]) {
+        self.delay = delay
+        self.info = makeModelInfo(name: "fake-indicconformer", languages: languages, decoders: decoders)
+    }
+
+    func checkLanguage(_ code: String) throws(RecognizerError) {
+        guard info.languages.contains(code) else { throw .unknownLanguage(code, available: info.languages) }
+    }
+
+    func transcribe(audio: Data, language: String, decoder: DecoderKind) throws(RecognizerError) -> Transcript {
+        try checkLanguage(language)
+        if delay > 0 { Thread.sleep(forTimeInterval: delay) }
+        let duration = try Self.wavDuration(audio)
+        guard duration >= 0.025 else { throw .audioTooShort(seconds: duration) }
+        let tokens = [
+            TokenTiming(text: " नम", id: 10, start: 0.08, end: 0.24, logProb: -0.1),
+            TokenTiming(text: "स्ते", id: 11, start: 0.24, end: 0.40, logProb: -0.2),
+            TokenTiming(text: " दुनिया", id: 12, start: 0.56, end: 0.88, logProb: -0.3),
+        ]
+        return Transcript(text: Self.text, language: language, decoder: decoder, duration: duration,
+                          confidence: -0.2, tokens: tokens)
+    }
+
+    /// Seconds of audio in a PCM WAV file, or `.audio` for anything else.
+    static func wavDuration(_ data: Data) throws(RecognizerError) -> Double {
+        let bytes = [UInt8](data)
+        func u32(_ at: Int) -> Int { Int(bytes[at]) | Int(bytes[at + 1]) << 8 | Int(bytes[at + 2]) << 16 | Int(bytes[at + 3]) << 24 }
+        guard bytes.count >= 12, bytes[0..<4] == [0x52, 0x49, 0x46, 0x46], bytes[8..<12] == [0x57, 0x41, 0x56, 0x45] else {
+            throw .audio("unrecognised audio format")
+        }
+        var offset = 12
+        var byteRate = 0
+        while offset + 8 <= bytes.count {
+            let id = String(decoding: bytes[offset..<offset + 4], as: UTF8.self)
+            let size = u32(offset + 4)
+            if id == "fmt ", offset + 16 <= bytes.count { byteRate = u32(offset + 16) }
+            if id == "data" {
+                guard byteRate > 0, offset + 8 + size <= bytes.count else { throw .audio("truncated WAV data") }
+                return Double(size) / Double(byteRate)
+            }
+            offset += 8 + size + (size & 1)
+        }
+        throw .audio("WAV file without a data chunk (truncated?)")
+    }
+}
+
+func makeModelInfo(name: String, languages: [String], decoders: [String]) -> ModelInfo {
+    // ModelInfo has no public memberwise init; it is Codable.
+    let json = """
+        {"name": "\(name)", "languages": [\(languages.map { "\"\($0)\"" }.joined(separator: ","))],
+         "decoders": [\(decoders.map { "\"\($0)\"" }.joined(separator: ","))], "parameters": 1234, "sampleRate": 16000}
+        """
+    return try! JSONDecoder().decode(ModelInfo.self, from: Data(json.utf8))
+}
+
+// MARK: - Audio
+
+/// A 16-bit PCM WAV file of a 440 Hz tone.
+func makeWAV(seconds: Double, sampleRate: Int = 16000, channels: Int = 1) -> Data {
+    let frames = Int(seconds * Double(sampleRate))
+    var data = Data()
+    func u32(_ v: Int) { withUnsafeBytes(of: UInt32(v).littleEndian) { data.append(contentsOf: $0) } }
+    func u16(_ v: Int) { withUnsafeBytes(of: UInt16(v).littleEndian) { data.append(contentsOf: $0) } }
+    let dataBytes = frames * channels * 2
+    data.append(contentsOf: Array("RIFF".utf8)); u32(36 + dataBytes); data.append(contentsOf: Array("WAVE".utf8))
+    data.append(contentsOf: Array("fmt ".utf8)); u32(16); u16(1); u16(channels); u32(sampleRate)
+    u32(sampleRate * channels * 2); u16(channels * 2); u16(16)
+    data.append(contentsOf: Array("data".utf8)); u32(dataBytes)
+    for i in 0..<frames {
+        let sample = Int16(8000 * sin(2 * Double.pi * 440 * Double(i) / Double(sampleRate)))
+        for _ in 0..<channels { withUnsafeBytes(of: sample.littleEndian) { data.append(contentsOf: $0) } }
+    }
+    return data
+}
+
+// MARK: - Service under test
+
+let testLogger: Logger = {
+    var logger = Logger(label: "vani.test")
+    logger.logLevel = .critical
+    return logger
+}()
+
+/// A service with a loaded fake engine and small, test-sized limits.
+func makeService(engine: any TranscriptionEngine = FakeEngine(), host: ModelHost? = nil,
+                 _ configure: (inout ServerConfiguration) -> Void = { _ in }) -> ASRService {
+    var configuration = ServerConfiguration(host: "127.0.0.1", port: 0, concurrency: 2, blasThreads: 1,
+                                            queueCapacity: 2, timeoutSeconds: 20, cores: 2)
+    configure(&configuration)
+    return ASRService(configuration: configuration, host: host ?? ModelHost(engine: engine, logger: testLogger),
+                      logger: testLogger)
+}
+
+// MARK: - Requests and responses
+
+extension HTTPFields {
+    static var json: HTTPFields { [.contentType: "application/json"] }
+}
+
+func header(_ name: String) -> HTTPFields.Element.Name { HTTPFields.Element.Name(name)! }
+
+func jsonBody(_ object: [String: Any]) -> ByteBuffer {
+    ByteBuffer(bytes: try! JSONSerialization.data(withJSONObject: object))
+}
+
+func base64WAV(_ seconds: Double = 1) -> String { makeWAV(seconds: seconds).base64EncodedString() }
+
+extension TestResponse {
+    /// The body as a JSON object (fails the test if it is not one).
+    var json: [String: Any] {
+        let object = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))
+        let dictionary = object as? [String: Any]
+        #expect(dictionary != nil, "not a JSON object: \(String(buffer: body))")
+        return dictionary ?? [:]
+    }
+    var text: String { String(buffer: body) }
+}
+
+/// Checks the MLflow error shape, the status, the code and the request id header.
+func expectError(_ response: TestResponse, _ status: HTTPResponse.Status, _ code: String,
+                 containing fragment: String? = nil, sourceLocation: SourceLocation = #_sourceLocation) {
+    #expect(response.status == status, "body: \(response.text)", sourceLocation: sourceLocation)
+    let json = response.json
+    #expect(json["error_code"] as? String == code, "body: \(response.text)", sourceLocation: sourceLocation)
+    #expect(Set(json.keys) == ["error_code", "message"], sourceLocation: sourceLocation)
+    #expect(!(json["message"] as? String ?? "").isEmpty, sourceLocation: sourceLocation)
+    if let fragment {
+        #expect((json["message"] as? String ?? "").contains(fragment), "message: \(json["message"] ?? "")",
+                sourceLocation: sourceLocation)
+    }
+    #expect(response.headers[header("X-Request-Id")] != nil, sourceLocation: sourceLocation)
+    #expect(response.headers[.contentType] == "application/json", sourceLocation: sourceLocation)
+}
+
+// MARK: - Multipart
+
+struct MultipartBody {
+    let boundary = "vani-test-boundary-\(UInt32.random(in: 0...UInt32.max))"
+    var data = Data()
+
+    mutating func field(_ name: String, _ value: String) {
+        data.append(Data("--\(boundary)\r\nContent-Disposition: form-data; name=\"\(name)\"\r\n\r\n\(value)\r\n".utf8))
+    }
+    mutating func file(_ name: String, filename: String, _ bytes: Data, type: String = "audio/wav") {
+        data.append(Data("--\(boundary)\r\nContent-Disposition: form-data; name=\"\(name)\"; filename=\"\(filename)\"\r\nContent-Type: \(type)\r\n\r\n".utf8))
+        data.append(bytes)
+        data.append(Data("\r\n".utf8))
+    }
+    var body: ByteBuffer {
+        var all = data
+        all.append(Data("--\(boundary)--\r\n".utf8))
+        return ByteBuffer(bytes: all)
+    }
+    var headers: HTTPFields { [.contentType: "multipart/form-data; boundary=\(boundary)"] }
+}
+
+/// Polls `/health` until `predicate` holds on its JSON (at most ~10 s).
+func waitForHealth(_ client: some TestClientProtocol, _ predicate: ([String: Any]) -> Bool) async throws -> [String: Any] {
+    var last: [String: Any] = [:]
+    for _ in 0..<200 {
+        let response = try await client.execute(uri: "/health", method: .get)
+        last = response.json
+        if predicate(last) { return last }
+        try await Task.sleep(for: .milliseconds(50))
+    }
+    Issue.record("health never reached the expected state: \(last)")
+    return last
+}
