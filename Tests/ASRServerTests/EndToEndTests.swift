@@ -1,0 +1,157 @@
+// The service around the real Recognizer and Weights/default.safetensors (converted from the
+// tiny-release fixture model): transcripts over HTTP equal the reference transcripts in
+// Tests/Fixtures/reference, and bad audio meets the real decoder without harm.
+
+import ASR
+@testable import ASRServer
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Testing
+import VaniTestSupport
+
+@Suite(.serialized) struct EndToEndTests {
+    /// `Weights/default.safetensors`, or `VANI_MODEL` when set.
+    static let modelURL = ProcessInfo.processInfo.environment["VANI_MODEL"].map { URL(fileURLWithPath: $0) }
+        ?? Fixtures.root.appendingPathComponent("Weights/default.safetensors")
+
+    /// Loaded once for the suite; BLAS threads left as the process has them.
+    static let host: ModelHost = ModelHost(name: "default", logger: testLogger) { () throws(RecognizerError) -> any TranscriptionEngine in
+        try Recognizer(modelURL: modelURL)
+    }
+
+    struct Expected: Decodable {
+        struct Tokens: Decodable { let ids: [Int]; let text: String }
+        let ctc: [String: Tokens]
+        let rnnt: [String: Tokens]?
+    }
+
+    func expected(_ clip: String) throws -> Expected {
+        let url = Fixtures.url("reference/tiny-release/\(clip)/expected.json")
+        return try JSONDecoder().decode(Expected.self, from: Data(contentsOf: url))
+    }
+
+    func clip(_ name: String) throws -> Data { try Data(contentsOf: Fixtures.url("clips/\(name).wav")) }
+
+    func service(_ configure: (inout ServerConfiguration) -> Void = { _ in }) -> ASRService {
+        makeService(host: Self.host, configure)
+    }
+
+    @Test func asrMatchesTheReferenceTranscripts() async throws {
+        let audio = try clip("hi_4s").base64EncodedString()
+        let want = try expected("hi_4s")
+        try await service().application().test(.live) { client in
+            let ctc = try await client.execute(uri: "/asr", method: .post, headers: .json,
+                                               body: jsonBody(["audio": audio, "language": "hi", "timestamps": true]))
+            #expect(ctc.status == .ok, "\(ctc.text)")
+            #expect(ctc.json["text"] as? String == want.ctc["hi"]?.text)
+            #expect(abs((ctc.json["duration"] as? Double ?? 0) - 4.008) < 0.002)
+            #expect((ctc.json["tokens"] as? [Any])?.count == want.ctc["hi"]?.ids.count)
+            #expect(ctc.json["words"] is [Any])
+
+            if let rnntWant = want.rnnt?["hi"] {
+                let rnnt = try await client.execute(uri: "/asr", method: .post, headers: .json,
+                                                    body: jsonBody(["audio": audio, "language": "hi", "decoding": "rnnt"]))
+                #expect(rnnt.status == .ok, "\(rnnt.text)")
+                #expect(rnnt.json["text"] as? String == rnntWant.text)
+            }
+            let health = try await client.execute(uri: "/health", method: .get).json
+            let model = health["model"] as? [String: Any] ?? [:]
+            #expect(health["status"] as? String == "ok")
+            #expect((model["languages"] as? [String] ?? []).contains("hi"))
+            #expect((model["parameters"] as? Int ?? 0) > 0)
+        }
+    }
+
+    @Test func invocationsAndBatchesInOrder() async throws {
+        let audio = try clip("hi_4s").base64EncodedString()
+        let want = try expected("hi_4s")
+        let languages = ["hi", "bn", "ta"].filter { want.ctc[$0] != nil }
+        try await service().application().test(.router) { client in
+            let response = try await client.execute(
+                uri: "/invocations", method: .post, headers: .json,
+                body: jsonBody(["dataframe_split": ["columns": ["audio", "language"], "data": languages.map { [audio, $0] }]]))
+            #expect(response.status == .ok, "\(response.text)")
+            let predictions = response.json["predictions"] as? [[String: Any]] ?? []
+            #expect(predictions.map { $0["text"] as? String } == languages.map { want.ctc[$0]?.text })
+        }
+    }
+
+    @Test func openAIFormats() async throws {
+        let wav = try clip("hi_4s")
+        let want = try expected("hi_4s")
+        try await service().application().test(.live) { client in
+            for format in ["json", "text", "srt", "vtt", "verbose_json"] {
+                var form = MultipartBody()
+                form.file("file", filename: "hi_4s.wav", wav)
+                form.field("model", "whisper-1")
+                form.field("language", "hi")
+                form.field("response_format", format)
+                form.field("timestamp_granularities[]", "word")
+                let response = try await client.execute(uri: "/v1/audio/transcriptions", method: .post,
+                                                        headers: form.headers, body: form.body)
+                #expect(response.status == .ok, "\(format): \(response.text)")
+                let text = want.ctc["hi"]?.text ?? "?"
+                switch format {
+                case "json": #expect(response.json["text"] as? String == text)
+                case "text": #expect(response.text == text + "\n")
+                case "srt": #expect(response.text.hasPrefix("1\n00:00:0"))
+                case "vtt": #expect(response.text.hasPrefix("WEBVTT\n\n00:00:0"))
+                default:
+                    #expect(response.json["text"] as? String == text)
+                    let words = response.json["words"] as? [[String: Any]] ?? []
+                    #expect(words.count == text.split(separator: " ").count)
+                }
+            }
+        }
+    }
+
+    @Test func badAudioMeetsTheRealDecoder() async throws {
+        let wav = try clip("hi_4s")
+        try await service().application().test(.router) { client in
+            func post(_ data: Data, language: String = "hi") async throws -> TestResponse {
+                try await client.execute(uri: "/asr", method: .post, headers: .json,
+                                         body: jsonBody(["audio": data.base64EncodedString(), "language": language]))
+            }
+            expectError(try await post(Data("definitely not audio, just some text bytes".utf8)), .unprocessableContent,
+                        "INVALID_PARAMETER_VALUE")
+            expectError(try await post(Data((0..<4096).map { UInt8(truncatingIfNeeded: $0 &* 2654435761 >> 7) })),
+                        .unprocessableContent, "INVALID_PARAMETER_VALUE")
+            expectError(try await post(wav.prefix(44)), .unprocessableContent, "INVALID_PARAMETER_VALUE")
+            expectError(try await post(makeWAV(seconds: 0)), .unprocessableContent, "INVALID_PARAMETER_VALUE")
+            expectError(try await post(wav, language: "xx"), .badRequest, "INVALID_PARAMETER_VALUE", containing: "unknown language")
+            // A file cut mid-data decodes what is there or is refused; either way a clean answer.
+            let cut = try await post(wav.prefix(wav.count / 2 + 1))
+            #expect(cut.status == .ok || cut.status == .unprocessableContent, "\(cut.text)")
+            // A tenth of a second is short but valid.
+            let short = try await post(makeWAV(seconds: 0.1))
+            #expect(short.status == .ok, "\(short.text)")
+            #expect(short.json["text"] is String)
+            // 48 kHz stereo is mixed down and resampled.
+            let stereo = try await post(makeWAV(seconds: 0.5, sampleRate: 48_000, channels: 2))
+            #expect(stereo.status == .ok, "\(stereo.text)")
+            #expect(abs((stereo.json["duration"] as? Double ?? 0) - 0.5) < 0.01)
+        }
+    }
+
+    @Test func concurrentRequestsGetIdenticalAnswers() async throws {
+        let audio = try clip("hi_1s").base64EncodedString()
+        try await service { $0.concurrency = 2; $0.queueCapacity = 8 }.application().test(.ahc(.http)) { client in
+            let texts = try await withThrowingTaskGroup(of: String?.self) { group in
+                for _ in 0..<8 {
+                    group.addTask {
+                        let response = try await client.execute(uri: "/asr", method: .post, headers: .json,
+                                                                body: jsonBody(["audio": audio, "language": "hi"]))
+                        return response.json["text"] as? String
+                    }
+                }
+                var texts: [String?] = []
+                for try await text in group { texts.append(text) }
+                return texts
+            }
+            let want = try expected("hi_1s").ctc["hi"]?.text
+            #expect(texts.count == 8)
+            #expect(texts.allSatisfy { $0 == want })
+        }
+    }
+}
