@@ -31,6 +31,8 @@ public struct DecodedAudio: Sendable {
 public enum AudioDecoder {
     /// Files declaring more channels than this are refused.
     public static let maxChannels = 256
+    /// Float samples beyond ±this (60 dB over full scale) are refused as garbage.
+    public static let maxMagnitude: Float = 1000
 
     /// Decodes `data` to mono at its original rate.
     ///
@@ -57,6 +59,7 @@ public enum AudioDecoder {
     /// (so a 3-hour upload is refused without decoding all of it).
     static func decode(_ data: Data, maxSeconds: Double?) throws(AudioError) -> DecodedAudio {
         guard !data.isEmpty else { throw .empty }
+        let data = RIFF.patchedZeroDataSize(data) ?? data
         let result: Result<DecodedAudio, AudioError> = data.withUnsafeBytes { raw in
             let source = MemorySource(raw)
             do throws(AudioError) {
@@ -106,7 +109,7 @@ public enum AudioDecoder {
         // Frames libsndfile expects; SF_COUNT_MAX or nonsense means "unknown".
         let declared = Int(info.frames)
         let known = declared >= 0 && declared < Int(Int32.max) * 64
-        let maxFrames = maxSeconds.map { Int(min($0 * Double(rate), 1e15)) }
+        let maxFrames = maxSeconds.map { Int(min(max($0 * Double(rate), 0), 1e15).rounded()) }
 
         // The output can never honestly be much larger than the input: 4096 samples per byte
         // covers the most compressed codec (Opus silence); past that a decoder is looping.
@@ -123,8 +126,9 @@ public enum AudioDecoder {
                 Int(sf_readf_float(file, $0.baseAddress, sf_count_t(chunkFrames)))
             }
             if got <= 0 { break }
-            for i in 0..<(got * channels) where !interleaved[i].isFinite {
-                throw .nonFiniteSamples(index: decodedSamples + i)
+            for i in 0..<(got * channels) where !(abs(interleaved[i]) <= maxMagnitude) {
+                if !interleaved[i].isFinite { throw .nonFiniteSamples(index: decodedSamples + i) }
+                throw .outOfRange(index: decodedSamples + i, value: interleaved[i])
             }
             decodedSamples += got * channels
             if channels == 1 {
@@ -136,9 +140,10 @@ public enum AudioDecoder {
                     mono.append(sum * scale)
                 }
             }
-            if let maxFrames, mono.count > maxFrames {
-                throw .tooLong(seconds: Double(mono.count) / Double(rate),
-                               limit: Double(maxFrames) / Double(rate))
+            if let maxFrames, let maxSeconds, mono.count > maxFrames {
+                // Report the whole length when the header knows it, else what was decoded.
+                let frames = known && declared > mono.count ? declared : mono.count
+                throw .tooLong(seconds: Double(frames) / Double(rate), limit: maxSeconds)
             }
             if decodedSamples > sampleCap {
                 throw .decodeFailed(detail: "the decoder produced more samples than the data can hold")
@@ -166,23 +171,26 @@ public enum AudioDecoder {
         return DecodedAudio(samples: mono, sampleRate: rate, channels: channels, format: format)
     }
 
-    /// `"<extension>: <encoding>"` from libsndfile's own tables, e.g. `"flac: Signed 16 bit PCM"`.
+    /// `"<container>: <encoding>"` from libsndfile's own tables, e.g. `"flac: Signed 16 bit PCM"`,
+    /// `"ogg: Opus"`, `"mp3: MPEG Layer III"`.
     private static func formatName(_ format: Int) -> String {
-        func name(_ command: Int32, _ value: Int) -> String? {
+        func info(_ value: Int) -> SF_FORMAT_INFO? {
             var fi = SF_FORMAT_INFO()
             fi.format = Int32(truncatingIfNeeded: value)
-            guard sf_command(nil, command, &fi, Int32(MemoryLayout<SF_FORMAT_INFO>.size)) == 0 else {
-                return nil
-            }
-            return command == Int32(SFC_GET_FORMAT_INFO)
-                ? fi.extension.map { String(cString: $0) } ?? fi.name.map { String(cString: $0) }
-                : fi.name.map { String(cString: $0) }
+            let ok = sf_command(nil, Int32(SFC_GET_FORMAT_INFO), &fi,
+                                Int32(MemoryLayout<SF_FORMAT_INFO>.size)) == 0
+            return ok ? fi : nil
         }
         let major = format & SF_FORMAT_TYPEMASK
         let sub = format & SF_FORMAT_SUBMASK
-        let majorName = name(Int32(SFC_GET_FORMAT_INFO), major) ?? String(major, radix: 16)
-        let subName = name(Int32(SFC_GET_FORMAT_INFO), sub) ?? String(sub, radix: 16)
-        return "\(majorName): \(subName)"
+        var container = info(major)?.extension.map { String(cString: $0) } ?? String(major, radix: 16)
+        switch container {
+        case "oga": container = "ogg"
+        case "m1a": container = "mp3"
+        default: break
+        }
+        let encoding = info(sub)?.name.map { String(cString: $0) } ?? String(sub, radix: 16)
+        return "\(container): \(encoding)"
     }
 }
 

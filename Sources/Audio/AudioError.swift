@@ -26,6 +26,9 @@ public enum AudioError: Error, CustomStringConvertible, Sendable, Equatable {
     case badSampleRate(Int)
     /// A NaN or infinite sample at `index` (interleaved-frame index, before mixing).
     case nonFiniteSamples(index: Int)
+    /// A float sample of absurd magnitude (beyond `AudioDecoder.maxMagnitude`, 60 dB over full
+    /// scale): garbage bytes in a float file, which would overflow the power spectrum.
+    case outOfRange(index: Int, value: Float)
     /// The file is valid but holds no samples.
     case noSamples
     /// Fewer 16 kHz samples than one 25 ms analysis window (`minimum`).
@@ -64,6 +67,9 @@ public enum AudioError: Error, CustomStringConvertible, Sendable, Equatable {
         case .nonFiniteSamples(let index):
             return "The audio contains a NaN or infinite sample (at sample \(index)). "
                 + "Fix the floating-point export or use integer PCM."
+        case .outOfRange(let index, let value):
+            return "The audio has a sample of \(value) at sample \(index), far outside [-1, 1]. "
+                + "Normalise the floating-point audio to [-1, 1]."
         case .noSamples:
             return "The audio file holds no samples. Send a recording with sound in it."
         case .tooShort(let samples, let minimum):

@@ -2,6 +2,7 @@
 // shortens a `data` chunk that runs past the end of the file, which would hide a cut upload.
 
 import CSndfile
+import Foundation
 
 enum RIFF {
     /// The byte count the `data` chunk header promises, or nil when the bytes are not a
@@ -18,6 +19,33 @@ enum RIFF {
             offset += 8 + size + (size & 1)  // chunks are padded to even length
         }
         return nil
+    }
+
+    /// A copy of a RIFF/WAVE file whose `data` chunk size is 0 but which has bytes after
+    /// that header (a streaming writer never came back to fill in the size) with the size
+    /// set to the bytes present; nil when no patch is needed. libsndfile reads such a file as
+    /// empty, sox and most players read to the end.
+    static func patchedZeroDataSize(_ data: Data) -> Data? {
+        let position: Int? = data.withUnsafeBytes { bytes in
+            guard bytes.count >= 12, tag(bytes, 0) == "RIFF", tag(bytes, 8) == "WAVE" else { return nil }
+            var offset = 12
+            while offset + 8 <= bytes.count {
+                let size = Int(u32(bytes, offset + 4))
+                if tag(bytes, offset) == "data" {
+                    return size == 0 && bytes.count > offset + 8 ? offset + 4 : nil
+                }
+                offset += 8 + size + (size & 1)
+            }
+            return nil
+        }
+        guard let position else { return nil }
+        let size = UInt32(clamping: data.count - (position + 4))
+        var patched = Data(data)
+        withUnsafeBytes(of: size.littleEndian) { bytes in
+            patched.replaceSubrange((patched.startIndex + position)..<(patched.startIndex + position + 4),
+                                    with: bytes)
+        }
+        return patched
     }
 
     /// Bytes per frame of a fixed-size PCM/float encoding, or 0 when frames have no fixed size.

@@ -56,11 +56,7 @@ extension AudioDecoder {
     public static func load16kMono(_ data: Data, maxSeconds: Double? = nil) throws(AudioError)
         -> [Float]
     {
-        // A little slack so audio exactly at the limit is not refused over a rounding.
-        let decoded = try decode(data, maxSeconds: maxSeconds.map { $0 + 0.001 })
-        if let maxSeconds, decoded.duration > maxSeconds {
-            throw .tooLong(seconds: decoded.duration, limit: maxSeconds)
-        }
+        let decoded = try decode(data, maxSeconds: maxSeconds)
         let samples = try Resampler.resample(decoded.samples, from: decoded.sampleRate, to: 16000)
         guard samples.count >= minimumSamples16k else {
             throw .tooShort(samples: samples.count, minimum: minimumSamples16k)
