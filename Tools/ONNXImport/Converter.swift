@@ -360,11 +360,10 @@ public enum Converter {
     static func sourceDigest(_ files: [String: URL], progress: (ConversionEvent) -> Void) throws(ONNXImportError) -> String {
         var sizes: [String: Int] = [:]
         for (name, url) in files {
-            guard let attrs = try? FileManager.default.attributesOfItem(atPath: url.path),
-                  let size = (attrs[.size] as? NSNumber)?.intValue else {
-                throw .missingFile(path: url.path, purpose: "source file \(name)")
-            }
-            sizes[name] = size
+            // stat(2) follows symlinks (FileManager's attributes would describe the link itself).
+            var st = stat()
+            guard stat(url.path, &st) == 0 else { throw .missingFile(path: url.path, purpose: "source file \(name)") }
+            sizes[name] = Int(st.st_size)
         }
         let total = sizes.values.reduce(0, +)
         var hasher = SHA256()

@@ -49,7 +49,9 @@ struct GraphIndex {
             }
             for o in n.outputs where !o.isEmpty { producer[o] = i }
             if n.opType == "Constant", n.domain.isEmpty || n.domain == "ai.onnx",
-               let out = n.outputs.first, let t = n.attribute("value")?.t {
+               let out = n.outputs.first, var t = n.attribute("value")?.t {
+                // Exporters often leave the attribute tensor unnamed; name it for messages.
+                if t.name.isEmpty { t.name = (n.name.isEmpty ? out : n.name) + "_attr__value" }
                 constants[out] = SourceTensor(tensor: t, graphPath: path, directory: directory,
                                               constantNode: n.name.isEmpty ? out : n.name)
             }
