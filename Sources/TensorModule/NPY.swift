@@ -1,4 +1,4 @@
-// NumPy .npy files (format 1.0/2.0, little-endian float32, C order): the reference dumps the
+// NumPy .npy files (format 1.0/2.0, little-endian float32/float64, C or Fortran order): the reference dumps the
 // tests compare against and the `vani features` output.
 
 import Foundation
@@ -18,7 +18,7 @@ public enum NPYError: Error, CustomStringConvertible, Sendable {
 
 /// Reads and writes float32 .npy arrays.
 public enum NPY {
-    /// Reads a little-endian float32 (or float64, narrowed) C-order array.
+    /// Reads a little-endian float32 (or float64, narrowed) array, C or Fortran order, as C order.
     public static func read(_ url: URL) throws -> (shape: [Int], values: [Float]) {
         guard let data = try? Data(contentsOf: url) else { throw NPYError.unreadable(url.path) }
         return try parse(data)
@@ -45,7 +45,7 @@ public enum NPY {
               let header = String(bytes: bytes[headerStart..<headerStart + headerLength], encoding: .ascii) else {
             throw NPYError.badHeader("truncated header")
         }
-        guard !header.contains("'fortran_order': True") else { throw NPYError.badHeader("Fortran order") }
+        let fortran = header.contains("'fortran_order': True")
         let isF8 = header.contains("'<f8'")
         guard header.contains("'<f4'") || isF8 else { throw NPYError.badHeader("dtype in \(header)") }
         guard let open = header.range(of: "'shape': ("), let close = header[open.upperBound...].firstIndex(of: ")") else {
@@ -66,6 +66,25 @@ public enum NPY {
                     values[i] = Float(bitPattern: raw.loadUnaligned(fromByteOffset: start + 4 * i, as: UInt32.self).littleEndian)
                 }
             }
+        }
+        if fortran && shape.count > 1 {
+            // Column-major on disk: element (i0, i1, …) sits at i0 + s0·(i1 + s1·(…)). Reorder to C order.
+            var c = [Float](repeating: 0, count: count)
+            var index = [Int](repeating: 0, count: shape.count)
+            for flat in 0..<count {
+                var f = 0
+                var stride = 1
+                for axis in 0..<shape.count { f += index[axis] * stride; stride *= shape[axis] }
+                c[flat] = values[f]
+                var axis = shape.count - 1
+                while axis >= 0 {
+                    index[axis] += 1
+                    if index[axis] < shape[axis] { break }
+                    index[axis] = 0
+                    axis -= 1
+                }
+            }
+            values = c
         }
         return (shape, values)
     }

@@ -182,6 +182,17 @@ struct OpsTests {
         #expect(parsed.values == values)
     }
 
+    @Test func npyReadsFortranOrderAsCOrder() throws {
+        // numpy.save(np.asfortranarray([[1, 2, 3], [4, 5, 6]], dtype='<f4'))
+        var header = "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }"
+        header += String(repeating: " ", count: 64 - (10 + header.utf8.count + 1) % 64) + "\n"
+        var data = Data([0x93] + Array("NUMPY".utf8) + [1, 0, UInt8(header.utf8.count), 0] + Array(header.utf8))
+        for v: Float in [1, 4, 2, 5, 3, 6] { withUnsafeBytes(of: v.bitPattern.littleEndian) { data.append(contentsOf: $0) } }
+        let parsed = try NPY.parse(data)
+        #expect(parsed.shape == [2, 3])
+        #expect(parsed.values == [1, 2, 3, 4, 5, 6])
+    }
+
     @Test func blasThreadsAreSetDeliberately() {
         let before = BLAS.threads
         BLAS.setThreads(1)

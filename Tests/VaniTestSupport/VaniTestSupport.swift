@@ -9,8 +9,13 @@ public enum Fixtures {
     /// The package root (three levels above this file).
     public static let root: URL = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    /// `Tests/Fixtures`.
-    public static let directory = root.appendingPathComponent("Tests/Fixtures")
+    /// `Tests/Fixtures`, or `$VANI_FIXTURES` when set (to test against another copy).
+    public static let directory: URL = {
+        if let path = ProcessInfo.processInfo.environment["VANI_FIXTURES"], !path.isEmpty {
+            return URL(fileURLWithPath: path)
+        }
+        return root.appendingPathComponent("Tests/Fixtures")
+    }()
 
     /// `Tests/Fixtures/<relative>`.
     public static func url(_ relative: String) -> URL { directory.appendingPathComponent(relative) }
