@@ -100,7 +100,8 @@ public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
         case .unknownLanguage, .decoderUnavailable:
             return invalid(error.description)
         case .audio(let why):
-            return unprocessableAudio("the audio could not be decoded (\(why)): send WAV, FLAC, OGG or MP3 file bytes")
+            // The decoder's message already says which formats it reads.
+            return unprocessableAudio("the audio could not be decoded: \(why)")
         case .audioTooShort, .audioTooLong:
             return unprocessableAudio(error.description)
         case .modelNotFound, .invalidModel:

@@ -47,5 +47,6 @@ extension ASRService {
             "timeout_s": "\(configuration.timeoutSeconds)", "max_body_mib": "\(megabytes(configuration.maxBodyBytes))",
             "api_key": "\(configuration.apiKey == nil ? "off" : "on")"])
         try await application().runService()
+        logger.info("vani serve stopped: requests in flight finished")
     }
 }

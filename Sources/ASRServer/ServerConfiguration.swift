@@ -50,7 +50,7 @@ public struct ServerConfiguration: Sendable {
         self.maxBodyBytes = maxBodyBytes
         self.concurrency = workers
         self.blasThreads = blas
-        self.queueCapacity = max(0, queueCapacity ?? 4 * workers)
+        self.queueCapacity = max(0, queueCapacity ?? 2 * workers)
         self.timeoutSeconds = timeoutSeconds
         self.maxBatchItems = max(1, maxBatchItems)
     }

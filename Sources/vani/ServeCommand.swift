@@ -40,7 +40,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "OpenBLAS threads per request (default: cores / concurrency).")
     var blasThreads: Int?
 
-    @Option(help: "Requests that may wait beyond those running; more get 503 (default: 4 × concurrency).")
+    @Option(help: "Requests that may wait beyond those running; more get 503 (default: 2 × concurrency).")
     var queue: Int?
 
     @Option(help: "Seconds a request may wait and run before it gets 503.")

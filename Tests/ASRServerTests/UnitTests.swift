@@ -60,7 +60,7 @@ import Testing
             let configuration = ServerConfiguration(cores: cores)
             #expect(configuration.concurrency * configuration.blasThreads <= cores)
             #expect(!configuration.oversubscribes(cores: cores))
-            #expect(configuration.queueCapacity == 4 * configuration.concurrency)
+            #expect(configuration.queueCapacity == 2 * configuration.concurrency)
         }
         #expect(ServerConfiguration.threads(concurrency: nil, blasThreads: 2, cores: 8) == (4, 2))
         #expect(ServerConfiguration.threads(concurrency: 3, blasThreads: nil, cores: 8) == (3, 2))
