@@ -3,6 +3,7 @@
 
 import ArgumentParser
 import ASR
+import Audio
 import ConformerModel
 import Decoding
 import Foundation
@@ -18,6 +19,9 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .long, help: "Seconds of audio per run (repeat the option for several lengths).")
     var seconds: [Double] = [10]
 
+    @Option(name: .long, help: "Audio files to time instead of synthetic audio (repeat the option).")
+    var audio: [String] = []
+
     @Option(name: .long, help: "Timed runs per length (after one warm-up run).")
     var runs: Int = 5
 
@@ -27,22 +31,38 @@ struct BenchCommand: ParsableCommand {
     @Flag(name: .long, help: "Print JSON lines instead of a table.")
     var json = false
 
+    @Flag(name: .long, help: "Also time sgemm at the encoder's shapes (the achievable GEMM rate).")
+    var sgemm = false
+
     func run() throws {
+        let loadStart = DispatchTime.now().uptimeNanoseconds
         let recognizer = try modelOptions.load()
+        let loadMs = Double(DispatchTime.now().uptimeNanoseconds - loadStart) / 1e6
         let model = recognizer.model
         let c = model.config.encoder
         let lang = language ?? recognizer.info.languages.first!
         do { try recognizer.checkLanguage(lang) } catch { throw CLIError(error.description) }
         let entry = model.config.languages[lang]!
         if !json {
-            print("model \(model.config.name): d_model \(c.dModel), \(c.layers) layers, \(recognizer.info.parameters) parameters")
+            print("model \(model.config.name): d_model \(c.dModel), \(c.layers) layers, \(recognizer.info.parameters) parameters, loaded in \(String(format: "%.1f", loadMs)) ms")
             print("OpenBLAS core \(BLAS.coreName), \(BLAS.threads) thread(s); \(runs) runs after 1 warm-up; medians")
             print("")
             print("| audio s | frontend ms | encoder ms | CTC ms | RNN-T ms | end-to-end ms | RTF | encoder GFLOP/s |")
             print("|---:|---:|---:|---:|---:|---:|---:|---:|")
         }
-        for length in seconds {
-            let samples = Self.syntheticSpeechLikeSignal(seconds: length, rate: model.config.frontend.sampleRate)
+        let rate = model.config.frontend.sampleRate
+        var inputs: [(Double, [Float])] = []
+        for file in audio {
+            guard let data = FileManager.default.contents(atPath: file) else { throw CLIError("cannot read \(file)") }
+            do {
+                let samples = try AudioDecoder.load16kMono(data)
+                inputs.append((Double(samples.count) / Double(rate), samples))
+            } catch { throw CLIError("\(file): \(error)") }
+        }
+        if audio.isEmpty {
+            inputs = seconds.map { ($0, Self.syntheticSpeechLikeSignal(seconds: $0, rate: rate)) }
+        }
+        for (length, samples) in inputs {
             var times: [String: [Double]] = [:]
             for run in 0...runs {
                 var t0 = DispatchTime.now().uptimeNanoseconds
@@ -65,23 +85,63 @@ struct BenchCommand: ParsableCommand {
                 if run > 0 { times["total", default: []].append(Double(t0 - start) / 1e6) }
             }
             let med = times.mapValues(Self.median)
-            let frames = model.encoder.outputLength(length == 0 ? 1 : Int(length * 100) + 1)
+            let frames = model.encoder.outputLength(samples.count / model.config.frontend.hopLength + 1)
             let gflop = Self.encoderFLOPs(c, frames: frames) / 1e9
             let encoderMs = med["encoder"] ?? 0
             let e2e = (med["frontend"] ?? 0) + encoderMs + (med["ctc"] ?? 0)
             let rtf = e2e / 1000 / length
             if json {
-                let row: [String: Double] = ["seconds": length, "frontend_ms": med["frontend"] ?? 0, "encoder_ms": encoderMs,
+                let row: [String: Double] = ["seconds": length, "load_ms": loadMs, "peak_rss_mb": Self.peakRSSMegabytes(),
+                                             "threads": Double(BLAS.threads), "frontend_ms": med["frontend"] ?? 0, "encoder_ms": encoderMs,
                                              "ctc_ms": med["ctc"] ?? 0, "rnnt_ms": med["rnnt"] ?? 0, "end_to_end_ctc_ms": e2e,
                                              "rtf": rtf, "encoder_gflops": gflop / (encoderMs / 1000), "encoder_gflop": gflop]
                 let data = try JSONSerialization.data(withJSONObject: row, options: [.sortedKeys])
                 print(String(decoding: data, as: UTF8.self))
             } else {
-                print(String(format: "| %.0f | %.1f | %.1f | %.1f | %.1f | %.1f | %.4f | %.0f |", length,
+                print(String(format: "| %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.4f | %.0f |", length,
                              med["frontend"] ?? 0, encoderMs, med["ctc"] ?? 0, med["rnnt"] ?? 0, e2e, rtf,
                              gflop / (encoderMs / 1000)))
             }
         }
+        let longest = inputs.map { $0.1.count }.max() ?? 16000
+        if sgemm { try benchSgemm(c, frames: model.encoder.outputLength(longest / model.config.frontend.hopLength + 1)) }
+    }
+
+    /// sgemm GFLOP/s at the encoder's own shapes (x[T, in] · Wᵀ, W [out, in]), the rate an
+    /// encoder built on BLAS can reach at best.
+    func benchSgemm(_ c: EncoderConfig, frames t: Int) throws {
+        let shapes = [(c.dModel, c.ffDim), (c.ffDim, c.dModel), (c.dModel, c.dModel), (c.dModel, 2 * c.dModel)]
+        var totalFlop = 0.0, totalSeconds = 0.0
+        for (k, n) in shapes {
+            let x = Tensor(zeros: [t, k]), w = Tensor(zeros: [n, k]), y = Tensor(zeros: [t, n])
+            for i in 0..<x.count { x.pointer[i] = Float(i % 7) * 0.1 }
+            for i in 0..<w.count { w.pointer[i] = Float(i % 5) * 0.01 }
+            var times: [Double] = []
+            for run in 0...runs {
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                linear(x.pointer, rows: t, inFeatures: k, weight: w.pointer, bias: nil, outFeatures: n, into: y.pointer)
+                if run > 0 { times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9) }
+            }
+            let m = Self.median(times)
+            let flop = 2.0 * Double(t * k * n)
+            totalFlop += flop; totalSeconds += m
+            if json {
+                print("{\"sgemm\": [\(t), \(k), \(n)], \"gflops\": \(String(format: "%.1f", flop / m / 1e9))}")
+            } else {
+                print(String(format: "sgemm T=%d in=%d out=%d: %.2f ms, %.0f GFLOP/s", t, k, n, m * 1e3, flop / m / 1e9))
+            }
+        }
+        if json {
+            print("{\"sgemm_mix_gflops\": \(String(format: "%.1f", totalFlop / totalSeconds / 1e9))}")
+        } else {
+            print(String(format: "sgemm at the encoder's shapes: %.0f GFLOP/s", totalFlop / totalSeconds / 1e9))
+        }
+    }
+
+    static func peakRSSMegabytes() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Double(usage.ru_maxrss) / 1024
     }
 
     /// Multiply-adds × 2 of the encoder's matrix work for `frames` encoder frames (subsampling
