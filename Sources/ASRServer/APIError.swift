@@ -70,6 +70,10 @@ public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
                  "the request did not finish within \(formatSeconds(seconds)) s: send shorter audio or raise --timeout",
                  headers: ["Retry-After": "1"])
     }
+    static func uploadTimeout(seconds: Double) -> APIError {
+        APIError(.deadlineExceeded, status: .requestTimeout,
+                 "the request body did not arrive within \(formatSeconds(seconds)) s: send it faster or raise --timeout")
+    }
     static func modelUnavailable(requestID: String) -> APIError {
         APIError(.temporarilyUnavailable, status: .serviceUnavailable,
                  "the model could not be loaded; the server log has the reason (request id \(requestID))",

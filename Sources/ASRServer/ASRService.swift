@@ -50,6 +50,8 @@ public final class ASRService: Sendable {
         if configuration.preload { host.preload() }
     }
 
+    deinit { pool.shutdown() }
+
     /// A service around the real model file.
     public convenience init(configuration: ServerConfiguration, modelURL: URL, logger: Logger) {
         let options = RecognizerOptions(blasThreads: configuration.blasThreads)
@@ -120,17 +122,36 @@ public final class ASRService: Sendable {
         }
         let ticket = try pool.admit()
         defer { ticket.releaseIfUnsubmitted() }
-        let body: ByteBuffer
-        do {
-            body = try await request.body.collect(upTo: configuration.maxBodyBytes)
-        } catch let error as any HTTPResponseError where error.status == .contentTooLarge {
-            throw APIError.bodyTooLarge(limit: configuration.maxBodyBytes)
-        }
+        let body = try await collectBody(request)
         let scope = Scope(requestID: context.requestID, logger: context.logger, contentType: contentType)
         let reply = try await pool.run(ticket, timeout: configuration.timeoutSeconds) { deadline throws(APIError) in
             try work(body, scope, deadline)
         }
         return reply.response
+    }
+
+    /// The whole body, up to the size limit and within the timeout: a client that trickles its
+    /// upload must not hold a place in the pool for ever.
+    func collectBody(_ request: Request) async throws -> ByteBuffer {
+        let limit = configuration.maxBodyBytes
+        let seconds = configuration.timeoutSeconds
+        let body = request.body
+        do {
+            return try await withThrowingTaskGroup(of: ByteBuffer?.self) { group in
+                group.addTask { try await body.collect(upTo: limit) }
+                group.addTask {
+                    try await Task.sleep(for: .seconds(seconds))
+                    return nil
+                }
+                defer { group.cancelAll() }
+                guard let first = try await group.next(), let buffer = first else {
+                    throw APIError.uploadTimeout(seconds: seconds)
+                }
+                return buffer
+            }
+        } catch let error as any HTTPResponseError where error.status == .contentTooLarge {
+            throw APIError.bodyTooLarge(limit: limit)
+        }
     }
 
     func checkContentType(_ contentType: String, kind: BodyKind) throws(APIError) {

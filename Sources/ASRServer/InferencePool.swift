@@ -55,6 +55,7 @@ final class InferencePool: @unchecked Sendable {
     private var jobs: [() -> Void] = []
     private var jobHead = 0
     private var admitted = 0
+    private var stopping = false
     // Exponential moving average of a job's seconds, for Retry-After.
     private var meanJobSeconds = 1.0
 
@@ -137,10 +138,19 @@ final class InferencePool: @unchecked Sendable {
         condition.unlock()
     }
 
+    /// Lets the workers exit once the jobs already queued have run.
+    func shutdown() {
+        condition.lock()
+        stopping = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
     private func workLoop() {
         while true {
             condition.lock()
-            while jobHead == jobs.count { condition.wait() }
+            while jobHead == jobs.count && !stopping { condition.wait() }
+            if jobHead == jobs.count { condition.unlock(); return }
             let job = jobs[jobHead]
             jobHead += 1
             if jobHead == jobs.count { jobs.removeAll(keepingCapacity: true); jobHead = 0 }

@@ -167,6 +167,30 @@ import Testing
         }
     }
 
+    @Test func tricklingUploadTimesOutAndFreesItsPlace() async throws {
+        let service = makeService { $0.timeoutSeconds = 0.5; $0.concurrency = 1; $0.queueCapacity = 0 }
+        try await service.application().test(.live) { client in
+            let port = try #require(client.port)
+            // Headers promise 1000 bytes; 10 arrive, then nothing.
+            let head = "POST /asr HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"audio\": "
+            let reply = await rawExchange(port: port, Array(head.utf8), readTimeout: 5)
+            #expect(reply.hasPrefix("HTTP/1.1 408"), "\(reply)")
+            #expect(reply.contains("DEADLINE_EXCEEDED"))
+            // Its place is free again: the only worker takes the next request.
+            let next = try await client.execute(uri: "/asr", method: .post, headers: .json,
+                                                body: jsonBody(["audio": base64WAV(), "language": "hi"]))
+            #expect(next.status == .ok)
+        }
+    }
+
+    @Test func headOnGetEndpoints() async throws {
+        try await makeService().application().test(.router) { client in
+            let head = try await client.execute(uri: "/health", method: .head)
+            #expect(head.status == .ok)
+            #expect(head.body.readableBytes == 0)
+        }
+    }
+
     // MARK: - Real sockets
 
     @Test func everyEndpointOverLoopback() async throws {

@@ -187,3 +187,54 @@ func waitForHealth(_ client: some TestClientProtocol, _ predicate: ([String: Any
     Issue.record("health never reached the expected state: \(last)")
     return last
 }
+
+// MARK: - Raw sockets
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Sends `bytes` to 127.0.0.1:`port` over a plain TCP socket, then reads until the server
+/// closes or `readTimeout` passes; runs on its own thread so it never blocks Swift's pool.
+func rawExchange(port: Int, _ bytes: [UInt8], readTimeout: Double) async -> String {
+    await withCheckedContinuation { continuation in
+        let thread = Thread {
+            continuation.resume(returning: rawExchangeBlocking(port: port, bytes, readTimeout: readTimeout))
+        }
+        thread.start()
+    }
+}
+
+private func rawExchangeBlocking(port: Int, _ bytes: [UInt8], readTimeout: Double) -> String {
+    #if canImport(Glibc)
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    #else
+    let fd = socket(AF_INET, SOCK_STREAM, 0)
+    #endif
+    guard fd >= 0 else { return "socket failed" }
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let connected = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard connected == 0 else { return "connect failed" }
+    var timeout = timeval()
+    timeout.tv_sec = .init(Int(readTimeout))
+    timeout.tv_usec = .init(Int((readTimeout - Double(Int(readTimeout))) * 1e6))
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+    var received: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 4096)
+    while true {
+        let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        if n <= 0 { break }
+        received += chunk[0..<n]
+        if String(decoding: received, as: UTF8.self).contains("\r\n\r\n{") && received.last == UInt8(ascii: "}") { break }
+    }
+    return String(decoding: received, as: UTF8.self)
+}
