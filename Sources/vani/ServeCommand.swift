@@ -77,6 +77,10 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let environment = ProcessInfo.processInfo.environment
         let modelURL = model.map { URL(fileURLWithPath: $0) } ?? Recognizer.defaultModelURL()
+        // Loading may be lazy, but a missing file is a mistake to report now, not on the first request.
+        guard FileManager.default.fileExists(atPath: modelURL.path) else {
+            throw ValidationError(RecognizerError.modelNotFound(path: modelURL.path).description)
+        }
         let configuration = ServerConfiguration(
             host: host, port: port, preload: preload, apiKey: apiKey ?? environment["VANI_API_KEY"],
             maxBodyBytes: Int(maxBodyMb * 1_048_576), concurrency: concurrency, blasThreads: blasThreads,
