@@ -20,6 +20,11 @@ import Testing
             expectError(try await post(client, ByteBuffer(string: "[1, 2]")), .badRequest, "BAD_REQUEST", containing: "JSON object")
             expectError(try await post(client, ByteBuffer(string: "\"just a string\"")), .badRequest, "BAD_REQUEST")
             expectError(try await post(client, ByteBuffer(bytes: [0xff, 0xfe, 0x00, 0x7b])), .badRequest, "BAD_REQUEST")
+            // Deep nesting is refused by the parser, not by the stack.
+            let deep = String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)
+            expectError(try await post(client, ByteBuffer(string: deep)), .badRequest, "BAD_REQUEST")
+            let deepObject = String(repeating: "{\"a\":", count: 50_000) + "1" + String(repeating: "}", count: 50_000)
+            expectError(try await post(client, ByteBuffer(string: deepObject)), .badRequest, "BAD_REQUEST")
         }
     }
 
