@@ -129,11 +129,21 @@ import Testing
             let small = try await post(client, jsonBody(["audio": base64WAV(0.5), "language": "hi"]))
             #expect(small.status == .ok)
         }
-        // Without a Content-Length the limit is enforced while the body streams in.
+        // Without a Content-Length (chunked upload) the limit is enforced while the body streams in.
         try await service.application().test(.live) { client in
-            let big = jsonBody(["audio": base64WAV(2), "language": "hi"])
-            let response = try await client.execute(uri: "/asr", method: .post, headers: .json, body: big)
-            expectError(response, .contentTooLarge, "RESOURCE_EXHAUSTED")
+            let port = try #require(client.port)
+            let payload = Array(String(decoding: jsonBody(["audio": base64WAV(2), "language": "hi"]).readableBytesView, as: UTF8.self).utf8)
+            var bytes = Array("POST /asr HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n".utf8)
+            var offset = 0
+            while offset < payload.count {
+                let chunk = payload[offset..<min(offset + 8192, payload.count)]
+                bytes += Array("\(String(chunk.count, radix: 16))\r\n".utf8) + chunk + Array("\r\n".utf8)
+                offset += chunk.count
+            }
+            bytes += Array("0\r\n\r\n".utf8)
+            let reply = await rawExchange(port: port, bytes, readTimeout: 5)
+            #expect(reply.hasPrefix("HTTP/1.1 413"), "\(reply.prefix(300))")
+            #expect(reply.contains("RESOURCE_EXHAUSTED"))
             #expect(try await client.execute(uri: "/health", method: .get).status == .ok)
         }
     }
