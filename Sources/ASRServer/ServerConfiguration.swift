@@ -25,7 +25,8 @@ public struct ServerConfiguration: Sendable {
     public var blasThreads: Int
     /// Requests admitted beyond those running; more get 503 with `Retry-After`.
     public var queueCapacity: Int
-    /// Seconds a request may wait and run before it gets 503 `DEADLINE_EXCEEDED`.
+    /// Seconds allowed for the upload (else 408), and again for waiting and transcribing (else
+    /// 503 `DEADLINE_EXCEEDED`).
     public var timeoutSeconds: Double
     /// Most items in one batch request (`items`, or rows of `/invocations`).
     public var maxBatchItems: Int

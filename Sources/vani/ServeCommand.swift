@@ -43,7 +43,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Requests that may wait beyond those running; more get 503 (default: 2 × concurrency).")
     var queue: Int?
 
-    @Option(help: "Seconds a request may wait and run before it gets 503.")
+    @Option(help: "Seconds allowed for the upload (else 408), and again for waiting and transcribing (else 503).")
     var timeout: Double = 120
 
     @Option(help: "Most items in one batch request.")
