@@ -33,6 +33,15 @@ public func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k:
         for i in 0..<m { for j in 0..<n { c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j] } }
         return
     }
+    if m == 1 {
+        // One row (an RNN-T step): sgemv, which reads op(B) once instead of packing it.
+        // y[n] = alpha · op(B)ᵀ · a + beta · y, with a the single row of op(A).
+        let incA = transA ? lda : 1
+        cblas_sgemv(CblasRowMajor, transB ? CblasNoTrans : CblasTrans,
+                    Int32(transB ? n : k), Int32(transB ? k : n), alpha, b, Int32(ldb),
+                    a, Int32(incA), beta, c, 1)
+        return
+    }
     cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                 Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
 }

@@ -7,11 +7,16 @@
 @usableFromInline let expC2: Float = -2.12194440e-4
 
 /// e^x for 8 lanes; inputs are clamped to [-87.3, 88.3] (results stay finite and normal).
+/// n = round(x·log2 e) by the 1.5·2²³ trick (plain vector adds: the generic SIMD float→int
+/// conversion and `rounded` are lane-by-lane calls in Swift), r = x − n·ln 2 in two parts,
+/// e^r by Cephes' polynomial, and 2^n assembled in the exponent bits.
 @inlinable @inline(__always)
 public func exp8(_ input: SIMD8<Float>) -> SIMD8<Float> {
-    var x = input.clamped(lowerBound: SIMD8(repeating: -87.3), upperBound: SIMD8(repeating: 88.3))
-    let fx = (x * expLog2e + 0.5).rounded(.down)
-    x = x - fx * expC1 - fx * expC2
+    let magic = SIMD8<Float>(repeating: 12582912)   // 1.5 · 2^23
+    let x0 = input.clamped(lowerBound: SIMD8(repeating: -87.3), upperBound: SIMD8(repeating: 88.3))
+    let shifted = x0 * expLog2e + magic
+    let fx = shifted - magic                            // round(x · log2 e), as a float
+    let x = x0 - fx * expC1 - fx * expC2
     let z = x * x
     var y = SIMD8<Float>(repeating: 1.9875691500e-4)
     y = y * x + 1.3981999507e-3
@@ -20,7 +25,7 @@ public func exp8(_ input: SIMD8<Float>) -> SIMD8<Float> {
     y = y * x + 1.6666665459e-1
     y = y * x + 5.0000001201e-1
     y = y * z + x + 1
-    let n = SIMD8<Int32>(fx, rounding: .towardZero)
+    let n = unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- 0x4B40_0000
     let scale = unsafeBitCast((n &+ 127) &<< 23, to: SIMD8<Float>.self)
     return y * scale
 }

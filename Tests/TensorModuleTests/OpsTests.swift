@@ -35,6 +35,24 @@ struct OpsTests {
         try check(c, name)
     }
 
+    @Test("a single row goes through sgemv with the same result", arguments: [(false, false), (false, true), (true, false), (true, true)])
+    func singleRowSgemm(ta: Bool, tb: Bool) throws {
+        // Row 0 of the fixture product: A' is 1×k, so for transA the column 0 of a k×m matrix.
+        let name = "sgemm_t\(ta ? 1 : 0)\(tb ? 1 : 0)"
+        let a = try load("\(name).a"), b = try load("\(name).b")
+        let c0 = try load("\(name).c0").values
+        let (m, n, k) = (7, 5, 9)
+        var c = Array(c0[0..<n])
+        c.withUnsafeMutableBufferPointer { cp in
+            sgemm(transA: ta, transB: tb, m: 1, n: n, k: k, alpha: 1.5,
+                  a: a.values, lda: ta ? m : k, b: b.values, ldb: tb ? k : n,
+                  beta: 0.5, c: cp.baseAddress!, ldc: n)
+        }
+        let expected = Array(try load("\(name).out").values[0..<n])
+        let result = compare(c, expected, atol: 1e-5, rtol: 1e-5)
+        #expect(result.withinTolerance, "\(name) m=1: \(result)")
+    }
+
     @Test func batchedSgemmPerHead() throws {
         let q = try load("batched.a"), k = try load("batched.b")
         var out = [Float](repeating: 0, count: 3 * 6 * 8)
