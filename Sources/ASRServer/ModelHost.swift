@@ -54,9 +54,14 @@ public final class ModelHost: @unchecked Sendable {
         return (state, engineValue?.info)
     }
 
-    /// Starts loading on a thread of its own and returns at once (`--preload`).
+    /// Starts loading on a thread of its own and returns at once (`--preload`); `/health` says
+    /// `loading` from the moment this returns.
     public func preload() {
-        let thread = Thread { [self] in _ = try? self.engine() }
+        condition.lock()
+        guard engineValue == nil, state != .loading else { condition.unlock(); return }
+        state = .loading
+        condition.unlock()
+        let thread = Thread { [self] in _ = try? self.load() }
         thread.name = "vani-model-load"
         thread.stackSize = 8 << 20
         thread.start()
@@ -73,7 +78,11 @@ public final class ModelHost: @unchecked Sendable {
         }
         state = .loading
         condition.unlock()
+        return try load()
+    }
 
+    /// Runs the loader (the caller has set `.loading`) and wakes everyone waiting for it.
+    private func load() throws(RecognizerError) -> any TranscriptionEngine {
         logger.info("loading model", metadata: ["model": "\(name)"])
         let started = ContinuousClock.now
         let result: Result<any TranscriptionEngine, RecognizerError>

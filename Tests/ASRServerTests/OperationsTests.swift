@@ -37,13 +37,6 @@ import Testing
 
     // MARK: - Model loading
 
-    final class Counter: @unchecked Sendable {
-        private let lock = NSLock()
-        private var value = 0
-        func add(_ n: Int, ordering: Void = ()) { lock.lock(); value += n; lock.unlock() }
-        func load(ordering: Void = ()) -> Int { lock.lock(); defer { lock.unlock() }; return value }
-    }
-
     final class CountingLoader: Sendable {
         let calls = Counter()
         let delay: Double
@@ -88,7 +81,7 @@ import Testing
     }
 
     @Test func preloadReportsLoadingThenOK() async throws {
-        let loader = CountingLoader(delay: 0.5)
+        let loader = CountingLoader(delay: 1.5)
         let service = makeService(host: loader.host()) { $0.preload = true }
         try await service.application().test(.router) { client in
             let early = try await client.execute(uri: "/health", method: .get)
@@ -124,7 +117,7 @@ import Testing
     // MARK: - Queue and timeout
 
     @Test func fullQueueIs503WithRetryAfter() async throws {
-        let service = makeService(engine: FakeEngine(delay: 0.6)) { $0.concurrency = 1; $0.queueCapacity = 0 }
+        let service = makeService(engine: FakeEngine(delay: 2)) { $0.concurrency = 1; $0.queueCapacity = 0 }
         try await service.application().test(.router) { client in
             async let slow = client.execute(uri: "/asr", method: .post, headers: .json,
                                             body: jsonBody(["audio": base64WAV(), "language": "hi"]))
@@ -143,7 +136,7 @@ import Testing
     }
 
     @Test func slowRequestTimesOutAndTheServerRecovers() async throws {
-        let service = makeService(engine: FakeEngine(delay: 1.0)) { $0.timeoutSeconds = 0.25; $0.concurrency = 1 }
+        let service = makeService(engine: FakeEngine(delay: 2)) { $0.timeoutSeconds = 0.5; $0.concurrency = 1 }
         try await service.application().test(.router) { client in
             let response = try await client.execute(uri: "/asr", method: .post, headers: .json,
                                                     body: jsonBody(["audio": base64WAV(), "language": "hi"]))
@@ -154,21 +147,21 @@ import Testing
     }
 
     @Test func batchStopsAtTheDeadline() async throws {
-        let service = makeService(engine: FakeEngine(delay: 0.3)) { $0.timeoutSeconds = 0.5 }
+        let engine = FakeEngine(delay: 0.3)
+        let service = makeService(engine: engine) { $0.timeoutSeconds = 0.5 }
         try await service.application().test(.router) { client in
             let items = Array(repeating: ["audio": base64WAV(0.2)], count: 10)
             let response = try await client.execute(uri: "/asr", method: .post, headers: .json,
                                                     body: jsonBody(["language": "hi", "items": items]))
             expectError(response, .serviceUnavailable, "DEADLINE_EXCEEDED")
             // The worker notices the deadline between items instead of running all ten.
-            let drained = ContinuousClock.now
             _ = try await waitForHealth(client) { ($0["queue"] as? [String: Any])?["in_flight"] as? Int == 0 }
-            #expect(ContinuousClock.now - drained < .seconds(2))
+            #expect(engine.calls.load() < 10)
         }
     }
 
     @Test func tricklingUploadTimesOutAndFreesItsPlace() async throws {
-        let service = makeService { $0.timeoutSeconds = 0.5; $0.concurrency = 1; $0.queueCapacity = 0 }
+        let service = makeService { $0.timeoutSeconds = 1; $0.concurrency = 1; $0.queueCapacity = 0 }
         try await service.application().test(.live) { client in
             let port = try #require(client.port)
             // Headers promise 1000 bytes; 10 arrive, then nothing.

@@ -18,6 +18,8 @@ struct FakeEngine: TranscriptionEngine {
     static let text = "नमस्ते दुनिया"
     let info: ModelInfo
     var delay: Double = 0
+    /// Counts calls to `transcribe`.
+    let calls = Counter()
 
     init(delay: Double = 0, languages: [String] = ["hi", "ta", "bn"], decoders: [String] = ["ctc", "rnnt"]) {
         self.delay = delay
@@ -29,6 +31,7 @@ struct FakeEngine: TranscriptionEngine {
     }
 
     func transcribe(audio: Data, language: String, decoder: DecoderKind) throws(RecognizerError) -> Transcript {
+        calls.add(1)
         try checkLanguage(language)
         if delay > 0 { Thread.sleep(forTimeInterval: delay) }
         let duration = try Self.wavDuration(audio)
@@ -63,6 +66,14 @@ struct FakeEngine: TranscriptionEngine {
         }
         throw .audio("WAV file without a data chunk (truncated?)")
     }
+}
+
+/// A thread-safe counter.
+final class Counter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = 0
+    func add(_ n: Int) { lock.lock(); value += n; lock.unlock() }
+    func load() -> Int { lock.lock(); defer { lock.unlock() }; return value }
 }
 
 func makeModelInfo(name: String, languages: [String], decoders: [String]) -> ModelInfo {
