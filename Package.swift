@@ -36,7 +36,8 @@ let package = Package(
                        providers: [.apt(["libsoxr-dev"])]),
 
         // MARK: - The road
-        .target(name: "TensorModule", dependencies: ["CBLAS"], swiftSettings: swift6),
+        .target(name: "CKernels", path: "Sources/CKernels"),
+        .target(name: "TensorModule", dependencies: ["CBLAS", "CKernels"], swiftSettings: swift6),
         .target(name: "WeightFormat", swiftSettings: swift6),
         .target(name: "Audio", dependencies: ["CSndfile", "CSoxr"], swiftSettings: swift6),
         .target(name: "Frontend", dependencies: ["CFFTW", "TensorModule"], swiftSettings: swift6),
@@ -71,7 +72,7 @@ let package = Package(
         // MARK: - Tests
         .target(name: "VaniTestSupport", dependencies: ["TensorModule"],
                 path: "Tests/VaniTestSupport", swiftSettings: swift6),
-        .testTarget(name: "TensorModuleTests", dependencies: ["TensorModule", "VaniTestSupport"],
+        .testTarget(name: "TensorModuleTests", dependencies: ["TensorModule", "CKernels", "VaniTestSupport"],
                     swiftSettings: swift6),
         .testTarget(name: "WeightFormatTests", dependencies: ["WeightFormat", "VaniTestSupport"],
                     swiftSettings: swift6),

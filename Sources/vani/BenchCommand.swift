@@ -28,6 +28,9 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "Language for the decoders.")
     var language: String?
 
+    @Flag(name: .long, help: "Skip the RNN-T decoder (time the encoder and CTC only).")
+    var skipRnnt = false
+
     @Flag(name: .long, help: "Print JSON lines instead of a table.")
     var json = false
 
@@ -78,7 +81,7 @@ struct BenchCommand: ParsableCommand {
                 let lp = model.ctc.logProbs(encoded.pointer, frames: frames, blockStart: entry.blockStart, blockSize: entry.blockSize)
                 _ = CTCGreedy.decode(logProbs: lp.pointer, frames: frames, classes: entry.blockSize + 1, blank: entry.blockSize)
                 lap("ctc")
-                if let transducer = model.transducer {
+                if !skipRnnt, let transducer = model.transducer {
                     _ = RNNTGreedy.decode(transducer: transducer, encoded: encoded.pointer, frames: frames, language: lang)
                 }
                 lap("rnnt")
