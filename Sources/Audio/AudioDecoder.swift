@@ -116,7 +116,11 @@ public enum AudioDecoder {
         let sampleCap = max(source.length, 1) * 4096
 
         var mono: [Float] = []
-        if known, declared > 0 { mono.reserveCapacity(min(declared, maxFrames ?? declared, 1 << 26)) }
+        // Reserve no more than the bytes could hold as 8-bit PCM: a lying header must not
+        // make a 100-byte upload allocate gigabytes (the array still grows if a codec expands).
+        if known, declared > 0 {
+            mono.reserveCapacity(min(declared, maxFrames ?? declared, Int(source.length) / channels + 1))
+        }
         let chunkFrames = 4096
         var interleaved = [Float](repeating: 0, count: chunkFrames * channels)
         var decodedSamples = 0

@@ -38,6 +38,28 @@ public enum AudioError: Error, CustomStringConvertible, Sendable, Equatable {
     /// libsoxr refused the conversion (`detail` is its message).
     case resampleFailed(detail: String)
 
+    /// A stable machine-readable name of the case (`"truncated"`, `"bad_sample_rate"`, ...) for
+    /// logs, metrics and API error bodies.
+    public var code: String {
+        switch self {
+        case .empty: return "empty"
+        case .notAudio: return "not_audio"
+        case .malformed: return "malformed"
+        case .unsupported: return "unsupported"
+        case .truncated: return "truncated"
+        case .decodeFailed: return "decode_failed"
+        case .noChannels: return "no_channels"
+        case .tooManyChannels: return "too_many_channels"
+        case .badSampleRate: return "bad_sample_rate"
+        case .nonFiniteSamples: return "non_finite_samples"
+        case .outOfRange: return "out_of_range"
+        case .noSamples: return "no_samples"
+        case .tooShort: return "too_short"
+        case .tooLong: return "too_long"
+        case .resampleFailed: return "resample_failed"
+        }
+    }
+
     public var description: String {
         switch self {
         case .empty:

@@ -190,6 +190,7 @@ import VaniTestSupport
             .tooShort(samples: 1, minimum: 400), .tooLong(seconds: 100, limit: 30),
             .resampleFailed(detail: "x"),
         ]
+        #expect(Set(all.map(\.code)).count == all.count, "codes must be distinct")
         for e in all {
             #expect(e.description.hasSuffix("."), "\(e)")
             #expect(e.description.count > 30, "\(e)")
