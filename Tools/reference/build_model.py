@@ -228,15 +228,17 @@ class Model:
         lstm = self.rnnt.prediction["dec_rnn"].lstm
         H = cfg["pred_hidden"]
         for name, p in lstm.named_parameters():
-            if name.startswith("weight"):
+            if name.startswith("weight_ih"):
                 p.copy_(rn(*p.shape) * (1.5 / np.sqrt(H)))
+            elif name.startswith("weight_hh"):
+                p.copy_(rn(*p.shape) * (1.0 / np.sqrt(H)))
             else:
                 p.copy_(0.3 * rn(*p.shape))
         # joint
         J = cfg["joint_hidden"]
         self.joint.enc.weight.copy_(rn(J, d) * (1.0 / np.sqrt(d)))
         self.joint.enc.bias.copy_(0.1 * rn(J))
-        self.joint.pred.weight.copy_(rn(J, H) * (1.5 / np.sqrt(H)))
+        self.joint.pred.weight.copy_(rn(J, H) * (3.0 / np.sqrt(H)))
         self.joint.pred.bias.copy_(0.1 * rn(J))
         for lang in LANGS:
             lin = self.joint.post_net[lang]

@@ -15,7 +15,10 @@ Patch B, ConvSubsampling (encoder pre_encode):
 """
 import torch
 
+import contextlib
+
 _APPLIED = False
+ORIGINAL = {}
 
 
 def apply():
@@ -42,6 +45,9 @@ def apply():
         seq_len = torch.floor_divide((seq_len + pad_amount - self.n_fft), self.hop_length) + 1
         return seq_len.to(dtype=torch.long)
 
+    ORIGINAL.update({(F.FilterbankFeatures, "stft"): F.FilterbankFeatures.stft,
+                     (F.FilterbankFeatures, "get_seq_len"): F.FilterbankFeatures.get_seq_len,
+                     (S.ConvSubsampling, "forward"): S.ConvSubsampling.forward})
     F.FilterbankFeatures.stft = stft
     F.FilterbankFeatures.get_seq_len = get_seq_len
 
@@ -69,3 +75,16 @@ def apply():
 
     S.ConvSubsampling.forward = conv_forward
     _APPLIED = True
+
+
+@contextlib.contextmanager
+def unpatched():
+    """Temporarily restores NeMo 3.x's own methods (to measure what the patches change)."""
+    saved = {k: getattr(*k) for k in ORIGINAL}
+    try:
+        for (cls, name), fn in ORIGINAL.items():
+            setattr(cls, name, fn)
+        yield
+    finally:
+        for (cls, name), fn in saved.items():
+            setattr(cls, name, fn)
