@@ -331,15 +331,24 @@ def main():
                          "FilterbankFeatures.get_seq_len returns N//160 + 1 (fork), NeMo 3.x N//160",
                          "ConvSubsampling.forward: plain sequential convs + calc_length (fork), NeMo 3.x MaskedConvSequential"],
         "tolerances": {
-            "features": {"atol": 1e-3, "why": "float32 STFT/mel/log against float64 numpy differs by <= 5e-5; "
-                         "per-band normalisation divides by std (>= ~0.5), so 1e-3 leaves 20x headroom for another FFT"},
-            "encoder_out": {"atol": 2e-3, "why": "ORT vs NeMo torch differ by ~1e-5 (see per variant); "
-                            "a BLAS/fused-op port reorders sums, errors grow through LayerNorm/softmax; values are O(1)"},
-            "stages": {"atol": 2e-3, "why": "same as encoder_out, intermediate tensors are O(1..10)"},
-            "ctc_logprobs": {"atol": 2e-3, "why": "logits have std ~8 so relative fp32 error 1e-6..1e-5 gives ~1e-4 abs;"
-                             " tokens must match exactly (min top-2 margins are reported below and are >> atol)"},
-            "tokens": {"exact": True, "why": "min top-2 logit gap per variant is recorded below; decode results "
-                       "must be identical as long as the port's logit error stays well below it"},
+            "features": {"atol": 1e-3, "why": "patched NeMo (fp32) and the independent float64 numpy recipe agree within "
+                         "5e-5; features are O(1) (max ~3.2) after per-band normalisation; 1e-3 leaves room for another "
+                         "FFT/mel summation order while still catching any recipe error (periodic window, HTK mel, "
+                         "zero padding, missing frame all give >= 1e-2)"},
+            "encoder_out": {"atol": 2e-3, "why": "ORT vs NeMo torch differ by <= 2e-6 here (per variant below); values "
+                            "are O(1) (max ~2.7); a BLAS/fused-op port reorders sums and errors grow through LayerNorm "
+                            "and softmax; structural mistakes give >= 1e-1"},
+            "stages_pre_encode": {"atol": 2e-4, "why": "values are small (max 0.17 / 0.66), only convs and one Linear "
+                                  "precede it"},
+            "stages_pos_emb": {"atol": 1e-4, "why": "NeMo computes the sinusoid arguments in float32 (ulp of 1023 is 6e-5); "
+                               "a double-precision table differs by up to that"},
+            "stages_layers": {"atol": 2e-3, "why": "same as encoder_out (layer outputs are LayerNorm outputs, max ~2.9)"},
+            "ctc_logprobs": {"atol": 2e-3, "why": "ORT vs torch differ by <= 2.5e-4 because the calibrated bias cancels a "
+                             "large constant (logit terms ~+-100); the minimal top-2 gap (>= 0.009, below) exceeds "
+                             "2 x atol, so a port within atol reproduces every CTC token"},
+            "rnnt_joint_logits": {"atol": 4e-4, "why": "no file: the RNN-T tokens are exact only if the port's joint "
+                                  "logits stay within half the minimal top-2 gap (>= 1.17e-3, below)"},
+            "tokens": {"exact": True, "why": "ids, frames and text must be identical: margins above protect them"},
         },
         "clips": {},
         "variants": {},
