@@ -120,6 +120,20 @@ public final class WeightsArchive: @unchecked Sendable {
         return result
     }
 
+    /// Hints that a tensor's pages are no longer needed (the kernel may drop them; they are read
+    /// from the file again if touched). For tools that scan a large file once, such as
+    /// `vani-convert --verify`; views of the tensor stay valid.
+    public func evict(_ name: String) {
+        guard let t = infos[name], t.dataOffsets.count > 0 else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let end = dataStart + t.dataOffsets.upperBound
+        // Whole pages only: a page shared with a neighbour that is still in use is simply kept.
+        let firstFull = (dataStart + t.dataOffsets.lowerBound + page - 1) / page * page
+        let lastFull = end / page * page
+        guard lastFull > firstFull else { return }
+        madvise(UnsafeMutableRawPointer(mutating: base + firstFull), lastFull - firstFull, Int32(MADV_DONTNEED))
+    }
+
     /// Names never asked for through `floats`, in file order. The engine calls this after
     /// loading and refuses a file with tensors left over.
     public func unusedNames() -> [String] {
