@@ -79,17 +79,32 @@ import VaniTestSupport
     @Test func regressions() throws {
         let dir = Fixtures.url("audio/fuzz")
         let files = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
+        var checked = 0
         for name in files.sorted() where name.hasSuffix(".bin") {
             let data = try Data(contentsOf: dir.appendingPathComponent(name))
+            let outcome: String
             do {
                 let d = try AudioDecoder.decode(data)
                 #expect(d.samples.allSatisfy { abs($0) <= AudioDecoder.maxMagnitude }, "\(name)")
-                print("[fuzz] regression \(name): decoded \(d.samples.count) samples")
+                outcome = "decoded \(d.samples.count)"
             } catch {
-                print("[fuzz] regression \(name): \(error)")
+                outcome = error.code
             }
+            print("[fuzz] regression \(name): \(outcome)")
+            if let expected = Self.regressionOutcomes[name] {
+                #expect(outcome == expected, "\(name)")
+            }
+            checked += 1
         }
+        #expect(checked >= Self.regressionOutcomes.count, "regression inputs missing from \(dir.path)")
     }
+
+    /// What the hand-documented regressions (fuzz/README.md) must now give.
+    static let regressionOutcomes = [
+        "wav-data-size-zero.bin": "decoded 1600",
+        "wav-data-size-lies-100MB.bin": "truncated",
+        "float-sample-1e30.bin": "out_of_range",
+    ]
 
     // MARK: - Mutations
 
