@@ -22,16 +22,21 @@ public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
         case deadlineExceeded = "DEADLINE_EXCEEDED"
     }
 
+    /// MLflow's `error_code`.
     public var code: Code
+    /// The HTTP status answered.
     public var status: HTTPResponse.Status
+    /// What went wrong and what to do about it, for the client.
     public var message: String
     /// Extra response headers (`Retry-After`, `Allow`, `WWW-Authenticate`).
     public var headers: [String: String]
 
+    /// An error with its code, status, message and any extra headers.
     public init(_ code: Code, status: HTTPResponse.Status, _ message: String, headers: [String: String] = [:]) {
         self.code = code; self.status = status; self.message = message; self.headers = headers
     }
 
+    /// `"<status> <code>: <message>"`, for logs.
     public var description: String { "\(status.code) \(code.rawValue): \(message)" }
 
     // MARK: - The errors the service answers

@@ -11,9 +11,11 @@ import Logging
 
 /// Per-request context: Hummingbird's core plus the request id every log line and error carries.
 public struct VaniRequestContext: RequestContext {
+    /// Hummingbird's own per-request storage.
     public var coreContext: CoreRequestContextStorage
     /// Echoed as `X-Request-Id`; taken from the request's header when it sends a sane one.
     public var requestID: String = ""
+    /// A context for a new request; the front middleware fills in `requestID`.
     public init(source: Source) { coreContext = .init(source: source) }
 }
 
@@ -25,7 +27,9 @@ public final class ASRService: Sendable {
     /// Reported by `/version` and `/health`.
     public static let version = "0.1.0"
 
+    /// Limits, threads and address, fixed at start.
     public let configuration: ServerConfiguration
+    /// The model and its loading state.
     public let host: ModelHost
     let pool: InferencePool
     let logger: Logger

@@ -33,6 +33,7 @@ public final class ModelHost: @unchecked Sendable {
     private var engineValue: (any TranscriptionEngine)?
     private var failure: RecognizerError?
 
+    /// A host that loads with `loader` when first asked (or on `preload()`).
     public init(name: String, logger: Logger, loader: @escaping Loader) {
         self.name = name
         self.loader = loader

@@ -14,10 +14,13 @@ public struct SubtitleFormatter: Sendable {
     public struct Cue: Sendable, Equatable {
         /// Seconds from the start of the audio.
         public var start: Double
+        /// Seconds from the start of the audio.
         public var end: Double
+        /// The cue's words joined by spaces.
         public var text: String
         /// Indices into `Transcript.tokens` of the cue's tokens (empty for an untimed cue).
         public var tokens: Range<Int>
+        /// A cue; `tokens` indexes `Transcript.tokens`.
         public init(start: Double, end: Double, text: String, tokens: Range<Int> = 0..<0) {
             self.start = start; self.end = end; self.text = text; self.tokens = tokens
         }
@@ -25,14 +28,20 @@ public struct SubtitleFormatter: Sendable {
 
     /// A word with the indices of its tokens.
     public struct TimedWord: Sendable, Equatable {
+        /// The word and its time span.
         public var word: WordTiming
+        /// Indices into `Transcript.tokens` of the word's tokens.
         public var tokens: Range<Int>
     }
 
+    /// Longest cue text, in characters.
     public var maxCharacters: Int
+    /// Longest cue, in seconds.
     public var maxDuration: Double
+    /// A pause longer than this (seconds) starts a new cue.
     public var maxGap: Double
 
+    /// A formatter with the given cue limits (the defaults suit two subtitle lines).
     public init(maxCharacters: Int = 42, maxDuration: Double = 6, maxGap: Double = 1) {
         self.maxCharacters = max(1, maxCharacters)
         self.maxDuration = maxDuration
@@ -104,6 +113,7 @@ public struct SubtitleFormatter: Sendable {
     /// WebVTT text: a `WEBVTT` header, then cues with `HH:MM:SS.mmm --> HH:MM:SS.mmm`.
     public func vtt(_ transcript: Transcript) -> String { Self.vtt(cues(for: transcript)) }
 
+    /// SubRip text for `cues`.
     public static func srt(_ cues: [Cue]) -> String {
         var out = ""
         for (n, cue) in cues.enumerated() {
@@ -112,6 +122,7 @@ public struct SubtitleFormatter: Sendable {
         return out
     }
 
+    /// WebVTT text for `cues`.
     public static func vtt(_ cues: [Cue]) -> String {
         var out = "WEBVTT\n\n"
         for cue in cues {
