@@ -101,3 +101,26 @@ func bestAlignedSNR(_ actual: [Float], _ reference: [Float], maxLag: Int) -> (la
     }
     return best
 }
+
+@Suite struct ConcurrencyTests {
+    /// libsndfile handles, libsoxr one-shots and the decoders under them share no state: many
+    /// uploads may decode at once and each gets what a lone decode gets.
+    @Test func concurrentDecodesMatchSerial() async throws {
+        let files = ["flac_s16.flac", "ogg_vorbis.ogg", "opus_48k.opus", "mp3_44k.mp3", "wav_s24.wav"]
+        let inputs = try files.map { try Data(contentsOf: Fixtures.url("audio/\($0)")) }
+        let serial = try inputs.map { try AudioDecoder.load16kMono($0) }
+        let results = try await withThrowingTaskGroup(of: (Int, [Float]).self) { group in
+            for round in 0..<8 {
+                for (i, data) in inputs.enumerated() {
+                    group.addTask { (i, try AudioDecoder.load16kMono(data)) }
+                }
+                _ = round
+            }
+            var all: [(Int, [Float])] = []
+            for try await r in group { all.append(r) }
+            return all
+        }
+        #expect(results.count == 8 * files.count)
+        for (i, samples) in results { #expect(samples == serial[i], "\(files[i])") }
+    }
+}

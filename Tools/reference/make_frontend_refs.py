@@ -18,6 +18,8 @@ Writes, under Tests/Fixtures/audio/:
                              reflect padding, symmetric Hann(400) in 512, librosa mel, log(x+2^-24),
                              per-band unbiased normalisation. [80, T] like NeMo.
 Requires: numpy, librosa, soundfile, torch (CPU), and the sox binary.
+Rerunning reproduces every file byte for byte except the .ogg/.opus containers, whose Ogg
+stream serial numbers are random (their decoded samples and .expected.npy do not change).
 """
 import os, struct, subprocess, sys
 import numpy as np
