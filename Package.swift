@@ -40,7 +40,7 @@ let package = Package(
         .target(name: "TensorModule", dependencies: ["CBLAS", "CKernels"], swiftSettings: swift6),
         .target(name: "WeightFormat", swiftSettings: swift6),
         .target(name: "Audio", dependencies: ["CSndfile", "CSoxr"], swiftSettings: swift6),
-        .target(name: "Frontend", dependencies: ["CFFTW", "TensorModule"], swiftSettings: swift6),
+        .target(name: "Frontend", dependencies: ["CFFTW", "CBLAS", "TensorModule"], swiftSettings: swift6),
         .target(name: "ConformerModel", dependencies: ["TensorModule", "WeightFormat", "Frontend"],
                 swiftSettings: swift6),
         .target(name: "Decoding", dependencies: ["ConformerModel", "TensorModule"],

@@ -35,16 +35,17 @@ public struct Tensor: @unchecked Sendable {
     public var values: [Float] { Array(UnsafeBufferPointer(start: storage.pointer, count: storage.count)) }
 }
 
-/// A 64-byte aligned allocation of floats, zero-filled, freed with its owner.
+/// A 64-byte aligned allocation of floats, freed with its owner; zero-filled unless the owner
+/// promises to write before reading (the scratch arena).
 final class AlignedBuffer {
     let pointer: UnsafeMutablePointer<Float>
     let count: Int
 
-    init(count: Int) {
+    init(count: Int, zeroed: Bool = true) {
         self.count = count
         let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * 4, alignment: 64)
         pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
-        pointer.initialize(repeating: 0, count: max(count, 1))
+        if zeroed { pointer.initialize(repeating: 0, count: max(count, 1)) }
     }
 
     deinit { UnsafeMutableRawPointer(pointer).deallocate() }
@@ -57,7 +58,7 @@ public final class ScratchArena {
     private var used = 0
 
     /// An arena holding `capacity` floats.
-    public init(capacity: Int) { buffer = AlignedBuffer(count: capacity) }
+    public init(capacity: Int) { buffer = AlignedBuffer(count: capacity, zeroed: false) }
 
     /// Floats the arena holds.
     public var capacity: Int { buffer.count }
