@@ -46,13 +46,13 @@ extension Recognizer {
     func transcribeOne(_ samples: [Float], language: String, decoder: DecoderKind) -> Transcript {
         let rate = config.frontend.sampleRate
         let windows = options.chunking.windows(count: samples.count, rate: rate)
+        let vocabulary = Vocabulary(pieces: config.languages[language]!.vocabulary)
         var tokens: [TokenTiming] = []
         var ids: [Int] = []
         for window in windows {
             let offset = Double(window.samples.lowerBound) / Double(rate)
             let piece = windows.count == 1 ? samples : Array(samples[window.samples])
             let decoded = decode(piece, language: language, decoder: decoder)
-            let vocabulary = Vocabulary(pieces: config.languages[language]!.vocabulary)
             for i in decoded.ids.indices {
                 let start = offset + Double(decoded.startFrames[i]) * config.frameDuration
                 guard window.keep.contains(start) else { continue }
@@ -62,7 +62,6 @@ extension Recognizer {
                                           start: start, end: end, logProb: decoded.logProbs[i]))
             }
         }
-        let vocabulary = Vocabulary(pieces: config.languages[language]!.vocabulary)
         let confidence = tokens.isEmpty ? 0 : tokens.reduce(0) { $0 + Double($1.logProb) } / Double(tokens.count)
         return Transcript(text: vocabulary.detokenize(ids), language: language, decoder: decoder,
                           duration: Double(samples.count) / Double(rate), confidence: confidence, tokens: tokens)

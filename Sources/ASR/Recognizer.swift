@@ -123,11 +123,7 @@ public final class Recognizer: Sendable {
                 throw .audio(AudioError.nonFiniteSamples(index: bad).description)
             }
         }
-        var results = [Transcript?](repeating: nil, count: batch.count)
-        for (i, samples) in batch.enumerated() {
-            results[i] = transcribeOne(samples, language: language, decoder: decoder)
-        }
-        return results.map { $0! }
+        return batch.map { transcribeOne($0, language: language, decoder: decoder) }
     }
 
     /// Decodes an audio file's bytes (WAV, FLAC, OGG, MP3, …), mixes to mono, resamples to

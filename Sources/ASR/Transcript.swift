@@ -1,5 +1,7 @@
 // The result types of the pipeline: what the CLI prints and the HTTP service returns.
 
+import Foundation
+
 /// Which decoder turns encoder frames into tokens.
 public enum DecoderKind: String, Sendable, Codable, CaseIterable {
     case ctc
@@ -50,22 +52,5 @@ public struct Transcript: Sendable, Codable, Equatable {
         self.text = text; self.language = language; self.decoder = decoder
         self.duration = duration; self.confidence = confidence; self.tokens = tokens
     }
-
-    /// Words built from the tokens: a token whose text starts with a space opens a new word.
-    public var words: [WordTiming] {
-        var words: [WordTiming] = []
-        for token in tokens {
-            let startsWord = token.text.hasPrefix(" ") || words.isEmpty
-            let piece = token.text.trimmingCharacters(in: .whitespaces)
-            if startsWord {
-                if !piece.isEmpty { words.append(WordTiming(word: piece, start: token.start, end: token.end)) }
-            } else {
-                words[words.count - 1].word += piece
-                words[words.count - 1].end = token.end
-            }
-        }
-        return words
-    }
 }
 
-import Foundation

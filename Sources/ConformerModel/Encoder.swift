@@ -58,6 +58,18 @@ public final class ConformerEncoder: Sendable {
         return output
     }
 
+    /// Runs Conformer layer `index` in place on x [frames, d] (after subsampling and xscaling),
+    /// for micro-benchmarks and tests of one block.
+    public func forwardLayer(_ index: Int, x: UnsafeMutablePointer<Float>, frames t: Int) {
+        precondition(weights.layers.indices.contains(index), "no layer \(index)")
+        // A plan for an input that subsamples to at least t frames sizes the layer scratch.
+        let plan = Plan(config: config, weights: weights, frames: t * config.subsamplingFactor)
+        let arena = ScratchArena(capacity: plan.capacity)
+        let pos = arena.allocate((2 * t - 1) * config.dModel)
+        positionalEmbedding(frames: t, into: pos)
+        forwardLayer(weights.layers[index], x: x, pos: pos, frames: t, s: LayerScratch(plan: plan, arena: arena))
+    }
+
     // MARK: - Workspace plan
 
     /// Sizes of every scratch buffer for one utterance, computed once before the layer loop.

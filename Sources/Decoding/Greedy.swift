@@ -17,11 +17,6 @@ public struct DecodedTokens: Sendable, Equatable {
     public var logProbs: [Float] = []
 
     public init() {}
-
-    /// Mean token log-probability, 0 with no tokens.
-    public var confidence: Double {
-        logProbs.isEmpty ? 0 : logProbs.reduce(0) { $0 + Double($1) } / Double(logProbs.count)
-    }
 }
 
 /// One language's pieces: index 0 `<unk>`, `▁` marks a word start, the last index is the blank.
@@ -83,9 +78,9 @@ public enum RNNTGreedy {
         let logits = jointScratch + j                                             // (257)
 
         var result = DecodedTokens()
-        var state = transducer.initialState()
-        // The prediction for (last token, state), cached across blank frames.
-        var step = transducer.predict(token: c.sosId, state: state, scratch: stepScratch)
+        // The prediction for (last token, state), cached across blank frames; `step.state` is
+        // the state after feeding that token, adopted only when a symbol is emitted.
+        var step = transducer.predict(token: c.sosId, state: transducer.initialState(), scratch: stepScratch)
         for t in 0..<frames {
             let frame = f.pointer + t * j
             var emitted = 0
@@ -102,8 +97,7 @@ public enum RNNTGreedy {
                 result.endFrames.append(t)
                 result.logProbs.append(logits[k])
                 emitted += 1
-                state = step.state
-                step = transducer.predict(token: k, state: state, scratch: stepScratch)
+                step = transducer.predict(token: k, state: step.state, scratch: stepScratch)
             }
         }
         return result

@@ -22,6 +22,9 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .long, help: "Audio files to time instead of synthetic audio (repeat the option).")
     var audio: [String] = []
 
+    @Option(name: .long, help: "Encoder frames for the one-layer micro-benchmark (125 = 10 s).")
+    var layerFrames: Int = 125
+
     @Option(name: .long, help: "Timed runs per length (after one warm-up run).")
     var runs: Int = 5
 
@@ -106,8 +109,30 @@ struct BenchCommand: ParsableCommand {
                              gflop / (encoderMs / 1000)))
             }
         }
+        benchLayer(model.encoder, frames: layerFrames)
         let longest = inputs.map { $0.1.count }.max() ?? 16000
         if sgemm { try benchSgemm(c, frames: model.encoder.outputLength(longest / model.config.frontend.hopLength + 1)) }
+    }
+
+    /// One Conformer layer on `frames` encoder frames.
+    func benchLayer(_ encoder: ConformerEncoder, frames t: Int) {
+        let x = Tensor(zeros: [t, encoder.config.dModel])
+        var times: [Double] = []
+        for run in 0...runs {
+            for i in 0..<x.count { x.pointer[i] = Float((i * 7919) % 1000) / 1000 - 0.5 }
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            encoder.forwardLayer(0, x: x.pointer, frames: t)
+            if run > 0 { times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6) }
+        }
+        var one = encoder.config
+        one.layers = 1
+        let gflop = Self.encoderFLOPs(one, frames: t) / 1e9
+        let ms = Self.median(times)
+        if json {
+            print("{\"layer_frames\": \(t), \"layer_ms\": \(String(format: "%.3f", ms)), \"layer_gflops\": \(String(format: "%.1f", gflop / (ms / 1000)))}")
+        } else {
+            print(String(format: "one Conformer layer at T=%d: %.2f ms, %.0f GFLOP/s", t, ms, gflop / (ms / 1000)))
+        }
     }
 
     /// sgemm GFLOP/s at the encoder's own shapes (x[T, in] · Wᵀ, W [out, in]), the rate an
