@@ -41,10 +41,16 @@ import Testing
         let calls = Counter()
         let delay: Double
         let fail: Bool
-        init(delay: Double = 0, fail: Bool = false) { self.delay = delay; self.fail = fail }
+        /// When set, the load waits for the test to signal it (at most 30 s), so a test can look
+        /// at the loading state however slow the machine is.
+        let gate: DispatchSemaphore?
+        init(delay: Double = 0, fail: Bool = false, gate: DispatchSemaphore? = nil) {
+            self.delay = delay; self.fail = fail; self.gate = gate
+        }
         func host() -> ModelHost {
             ModelHost(name: "lazy-model", logger: testLogger) { () throws(RecognizerError) -> any TranscriptionEngine in
                 self.calls.add(1, )
+                if let gate = self.gate { _ = gate.wait(timeout: .now() + 30) }
                 if self.delay > 0 { Thread.sleep(forTimeInterval: self.delay) }
                 if self.fail { throw .invalidModel("broken on purpose") }
                 return FakeEngine()
@@ -81,12 +87,14 @@ import Testing
     }
 
     @Test func preloadReportsLoadingThenOK() async throws {
-        let loader = CountingLoader(delay: 1.5)
+        let gate = DispatchSemaphore(value: 0)
+        let loader = CountingLoader(gate: gate)
         let service = makeService(host: loader.host()) { $0.preload = true }
         try await service.application().test(.router) { client in
             let early = try await client.execute(uri: "/health", method: .get)
             #expect(early.status == .serviceUnavailable)
             #expect(early.json["status"] as? String == "loading")
+            gate.signal()
             let ready = try await waitForHealth(client) { $0["status"] as? String == "ok" }
             #expect((ready["model"] as? [String: Any])?["name"] as? String == "fake-indicconformer")
             #expect(loader.calls.load() == 1)
