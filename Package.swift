@@ -54,7 +54,6 @@ let package = Package(
                                .product(name: "Hummingbird", package: "hummingbird"),
                                .product(name: "MultipartKit", package: "multipart-kit"),
                                .product(name: "Logging", package: "swift-log")],
-                exclude: ["README.md"],
                 swiftSettings: swift6),
         .executableTarget(name: "vani",
                           dependencies: ["ASR", "ASRServer", "Audio", "Frontend", "TensorModule",

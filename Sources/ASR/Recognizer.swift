@@ -46,6 +46,11 @@ public struct ModelInfo: Sendable, Codable, Equatable {
     public var decoders: [DecoderKind]
     public var parameters: Int
     public var sampleRate: Int
+
+    public init(name: String, languages: [String], decoders: [DecoderKind], parameters: Int, sampleRate: Int) {
+        self.name = name; self.languages = languages; self.decoders = decoders
+        self.parameters = parameters; self.sampleRate = sampleRate
+    }
 }
 
 /// Settings of a `Recognizer` that are not part of the model.
