@@ -11,9 +11,9 @@ import build_model as B  # noqa: E402  (applies the NeMo 3.x -> fork patches)
 
 # The bundled model: the release's structure (contract §1, §4), scaled down.
 CONFIG = dict(
-    feat_in=80, subsampling="dw_striding", subsampling_factor=4, subsampling_conv_channels=128,
+    feat_in=80, subsampling="dw_striding", subsampling_factor=4, subsampling_conv_channels=96,
     d_model=144, n_heads=4, ff_expansion_factor=4, n_layers=4, conv_kernel_size=15, xscaling=True,
-    untie_biases=True, pos_emb_max_len=5000, pred_hidden=160, joint_hidden=160, opset=17, seed=2026,
+    untie_biases=True, pos_emb_max_len=5000, pred_hidden=128, joint_hidden=128, opset=17, seed=2026,
 )
 
 WORD = "▁"

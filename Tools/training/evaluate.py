@@ -48,6 +48,20 @@ def score(refs, hyps):
     return {"cer": ce / cn, "wer": we / wn, "chars": cn, "words": wn}
 
 
+def markdown(report):
+    lines = ["| language | decoder | clips | CER ORT | CER vani | WER ORT | WER vani | ORT = vani (transcripts) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for lang, r in report.items():
+        for dec in ("ctc", "rnnt"):
+            o, v = r[f"ort_{dec}"], r.get(f"vani_{dec}")
+            same = f"{r['n'] - r[f'{dec}_ort_vs_vani_mismatches']}/{r['n']}" if v else "not run"
+            lines.append(f"| {lang} | {dec.upper()} | {r['n']} | {100 * o['cer']:.2f} % | "
+                         f"{100 * v['cer']:.2f} % | {100 * o['wer']:.2f} % | {100 * v['wer']:.2f} % | {same} |"
+                         if v else f"| {lang} | {dec.upper()} | {r['n']} | {100 * o['cer']:.2f} % | – | "
+                         f"{100 * o['wer']:.2f} % | – | {same} |")
+    return "\n".join(lines) + "\n"
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model-dir", required=True)
@@ -59,6 +73,7 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--skip-vani", action="store_true")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--markdown", default=None, help="write the results table (markdown) here")
     args = ap.parse_args()
     import torch
     torch.set_num_threads(1)
@@ -87,6 +102,9 @@ def main():
             res[f"{dec}_examples"] = [{"id": rows[i]["id"], "ref": refs[i], "hyp": hyp_ort[i]} for i in range(min(5, len(rows)))]
         report[lang] = res
         print(json.dumps({lang: res}, ensure_ascii=False, indent=1), flush=True)
+    if args.markdown:
+        with open(args.markdown, "w", encoding="utf-8") as f:
+            f.write(markdown(report))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump(report, f, ensure_ascii=False, indent=1)

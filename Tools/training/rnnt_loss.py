@@ -10,8 +10,9 @@ Gradients come from autograd. Checked against NeMo's warprnnt_numba in check_rnn
 import torch
 
 
-def rnnt_loss(log_probs, targets, input_lengths, target_lengths, blank):
-    """log_probs [B, T, U+1, V] (log-softmaxed), targets [B, U] long -> mean over the batch of -log P(y|x)."""
+def rnnt_loss(log_probs, targets, input_lengths, target_lengths, blank, per_token=False):
+    """log_probs [B, T, U+1, V] (log-softmaxed), targets [B, U] long -> mean over the batch of -log P(y|x)
+    (per_token: each utterance's loss divided by its target length first, like torch's CTC 'mean')."""
     Bn, T, U1, V = log_probs.shape
     lp_blank = log_probs[..., blank]                                              # [B, T, U+1]
     lp_emit = torch.gather(log_probs[:, :, :-1, :], 3,
@@ -30,6 +31,8 @@ def rnnt_loss(log_probs, targets, input_lengths, target_lengths, blank):
     bi = torch.arange(Bn)
     tl, ul = input_lengths.long() - 1, target_lengths.long()
     ll = alphas[bi, tl, ul] + lp_blank[bi, tl, ul]
+    if per_token:
+        ll = ll / target_lengths.clamp(min=1).to(ll.dtype)
     return -ll.mean()
 
 

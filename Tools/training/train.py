@@ -119,12 +119,14 @@ def main():
     global DATA
     ap = argparse.ArgumentParser()
     ap.add_argument("--langs", nargs="+", default=["hi"])
+    ap.add_argument("--lang-weights", nargs="+", type=float, default=None,
+                    help="sampling weight of each language's batches (default: equal)")
     ap.add_argument("--data", default=DATA)
     ap.add_argument("--minutes", type=float, default=45)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--max-frames", type=int, default=14000, help="feature frames per batch (padded)")
     ap.add_argument("--ctc-weight", type=float, default=0.5)
-    ap.add_argument("--dropout", type=float, default=0.1)
+    ap.add_argument("--dropout", type=float, default=0.0)
     ap.add_argument("--eval-every", type=float, default=6, help="minutes")
     ap.add_argument("--limit", type=int, default=0, help="use only the first N training utterances per language")
     ap.add_argument("--threads", type=int, default=2)
@@ -186,7 +188,7 @@ def main():
         lr = args.lr * (frac / warm if frac < warm else 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * (frac - warm) / (1 - warm))))
         for g in opt.param_groups:
             g["lr"] = lr
-        lang = args.langs[step % len(args.langs)]
+        lang = rng.choices(args.langs, weights=args.lang_weights)[0] if args.lang_weights else args.langs[step % len(args.langs)]
         feats, targets = data[lang]
         if not queues[lang]:
             queues[lang] = batches([f.shape[1] for f in feats], args.max_frames, rng)
@@ -198,7 +200,7 @@ def main():
         l_ctc = F.ctc_loss(lp.transpose(0, 1), y, encl, yl, blank=B.BLANK_LOCAL, reduction="mean",
                            zero_infinity=True)
         z = joint_logits(model, enc, y, lang).log_softmax(-1)
-        l_rnnt = rnnt_loss(z, y, encl, yl, B.BLANK_LOCAL)
+        l_rnnt = rnnt_loss(z, y, encl, yl, B.BLANK_LOCAL, per_token=True)
         loss = args.ctc_weight * l_ctc + (1 - args.ctc_weight) * l_rnnt
         opt.zero_grad()
         loss.backward()
@@ -206,7 +208,7 @@ def main():
         opt.step()
         step += 1
         if step % 20 == 0:
-            print(f"step {step} ep {epoch} {el / 60:.1f}min lr {lr:.2e} ctc {l_ctc.item():.3f} "
+            print(f"step {step} ep {epoch} {el / 60:.1f}min {lang} lr {lr:.2e} ctc {l_ctc.item():.3f} "
                   f"rnnt {l_rnnt.item():.3f} gn {gn:.1f} B {len(idx)}", flush=True)
         if time.time() - last_eval > args.eval_every * 60:
             last_eval = time.time()

@@ -1,0 +1,40 @@
+"""Writes Samples/hi-sample.wav: a new Hindi sentence of the training vocabulary (in neither the
+training nor the held-out set), spoken by espeak-ng's default Hindi voice, 16 kHz mono 16-bit.
+
+    python make_sample.py [--lang hi] [--out Samples/hi-sample.wav]
+"""
+import argparse
+import json
+import os
+
+import numpy as np
+import soundfile as sf
+import torch
+
+import common as C
+import gen_data
+
+SENTENCE = {"hi": "आज मौसम बहुत अच्छा है और हम बाजार जा रहे हैं"}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--lang", default="hi")
+    ap.add_argument("--data", default=os.path.join(C.HERE, "data"))
+    ap.add_argument("--out", default=os.path.join(C.REPO, "Samples", "hi-sample.wav"))
+    args = ap.parse_args()
+    d = os.path.join(args.data, args.lang)
+    words = set(open(os.path.join(d, "words.txt"), encoding="utf-8").read().split())
+    text = SENTENCE[args.lang]
+    missing = [w for w in text.split() if w not in words]
+    assert not missing, f"not in the training vocabulary: {missing}"
+    train = set(torch.load(os.path.join(d, "train.pt"))["texts"])
+    test = {json.loads(x)["text"] for x in open(os.path.join(d, "test.jsonl"), encoding="utf-8")}
+    assert text not in train and text not in test
+    x = gen_data.trim(gen_data.synth((text, args.lang, 150, 50, 0)))
+    sf.write(args.out, x, 16000, subtype="PCM_16")
+    print(f"{args.out}: {len(x) / 16000:.2f} s: {text}")
+
+
+if __name__ == "__main__":
+    main()
