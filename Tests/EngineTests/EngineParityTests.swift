@@ -17,6 +17,7 @@ import ONNXImport
 import TensorModule
 import Testing
 import VaniTestSupport
+import WeightFormat
 
 /// Both fixture variants converted once per test process.
 enum ConvertedModels {
@@ -250,6 +251,44 @@ struct EngineBehaviourTests {
         }
         var nan = [Float](repeating: 0, count: 16000); nan[5] = .nan
         #expect(throws: RecognizerError.self) { try recognizer.transcribe(samples: nan, language: "hi") }
+    }
+
+    @Test func damagedModelFilesAreClearErrors() throws {
+        let source = try #require(ConvertedModels.urls["tiny-release"])
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vani-damaged-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+
+        // Truncated: the header promises more bytes than the file holds.
+        let bytes = try Data(contentsOf: source)
+        let truncated = dir.appendingPathComponent("truncated.safetensors")
+        try bytes.prefix(bytes.count / 2).write(to: truncated)
+        #expect { _ = try Recognizer(modelURL: truncated) } throws: { error in
+            guard case RecognizerError.invalidModel(let why) = error else { return false }
+            return why.contains("truncated.safetensors")
+        }
+
+        // A tensor the configuration does not use: loading is strict.
+        let archive = try WeightsArchive(contentsOf: source)
+        var tensors: [(TensorDeclaration, [UInt8])] = try archive.tensorNames.map { name in
+            let info = try #require(archive.info(name))
+            return (TensorDeclaration(name: name, dtype: info.dtype, shape: info.shape), Array(try #require(archive.rawBytes(name))))
+        }
+        tensors.append((TensorDeclaration(name: "encoder.layers.99.extra.weight", dtype: .f32, shape: [2]), [UInt8](repeating: 0, count: 8)))
+        let extra = dir.appendingPathComponent("extra.safetensors")
+        try SafetensorsWriter.write(url: extra, tensors: tensors, metadata: archive.metadata)
+        #expect { _ = try Recognizer(modelURL: extra) } throws: { error in
+            guard case RecognizerError.invalidModel(let why) = error else { return false }
+            return why.contains("encoder.layers.99.extra.weight")
+        }
+
+        // Not written by vani-convert: no configuration.
+        let bare = dir.appendingPathComponent("bare.safetensors")
+        try SafetensorsWriter.write(url: bare, tensors: Array(tensors.prefix(1)), metadata: [:])
+        #expect { _ = try Recognizer(modelURL: bare) } throws: { error in
+            guard case RecognizerError.invalidModel(let why) = error else { return false }
+            return why.contains("vani.config")
+        }
     }
 
     @Test func modelInfoDescribesTheFile() throws {
