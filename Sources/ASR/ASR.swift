@@ -1,1 +1,0 @@
-// ASR: work in progress; see README.
