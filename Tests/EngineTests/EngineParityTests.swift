@@ -291,6 +291,20 @@ struct EngineBehaviourTests {
         }
     }
 
+    @Test("the shortest and oddest lengths run without trouble", arguments: ConvertedModels.variants)
+    func edgeLengths(variant: String) throws {
+        let recognizer = try ConvertedModels.recognizer(variant)
+        let clip = try AudioDecoderShim.samples(Fixtures.url("clips/hi_4s.wav"))
+        // 400 samples = 3 feature frames = 1 encoder frame at ×8; 0.1 s; frame boundaries ± 1.
+        for n in [400, 401, 479, 480, 481, 1599, 1600, 1601, 2561, 16_000] {
+            for decoder in DecoderKind.allCases {
+                let t = try recognizer.transcribe(samples: Array(clip[0..<n]), language: "ta", decoder: decoder)
+                #expect(abs(t.duration - Double(n) / 16000) < 1e-12)
+                #expect(t.tokens.allSatisfy { $0.start >= 0 && $0.end <= t.duration + recognizer.config.frameDuration })
+            }
+        }
+    }
+
     @Test func modelInfoDescribesTheFile() throws {
         let recognizer = try ConvertedModels.recognizer("tiny-release")
         #expect(recognizer.info.languages.count == 22)
