@@ -28,7 +28,9 @@ def ort_transcribe(m, pre, wav, lang):
     enc, _ = m.encode(f[None], np.array([T]))
     ctc_ids, _ = R.ctc_greedy(m.ctc_logprobs(enc, lang))
     rnnt_ids, _, _ = m.rnnt_greedy(enc, lang)
-    return R.text_of(ctc_ids, m.vocab[lang]), R.text_of(rnnt_ids, m.vocab[lang])
+    v = m.vocab[lang]
+    pieces = lambda ids: [v[i].replace("▁", " ") for i in ids]  # noqa: E731
+    return (R.text_of(ctc_ids, v), R.text_of(rnnt_ids, v)), (pieces(ctc_ids), pieces(rnnt_ids))
 
 
 def vani_transcribe(vani, weights, wavs, lang, decoder, threads):
@@ -37,7 +39,7 @@ def vani_transcribe(vani, weights, wavs, lang, decoder, threads):
     p = subprocess.run(cmd, capture_output=True, text=True, check=True)
     rows = [json.loads(line) for line in p.stdout.splitlines() if line.strip()]
     assert len(rows) == len(wavs), (len(rows), len(wavs), p.stderr[-2000:])
-    return [r["text"] for r in rows], rows[0]
+    return [r["text"] for r in rows], [[t["text"] for t in r["tokens"]] for r in rows]
 
 
 def score(refs, hyps):
@@ -49,12 +51,13 @@ def score(refs, hyps):
 
 
 def markdown(report):
-    lines = ["| language | decoder | clips | CER ORT | CER vani | WER ORT | WER vani | ORT = vani (transcripts) |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| language | decoder | clips | CER ORT | CER vani | WER ORT | WER vani | ORT = vani (texts) | ORT = vani (token sequences) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for lang, r in report.items():
         for dec in ("ctc", "rnnt"):
             o, v = r[f"ort_{dec}"], r.get(f"vani_{dec}")
-            same = f"{r['n'] - r[f'{dec}_ort_vs_vani_mismatches']}/{r['n']}" if v else "not run"
+            same = (f"{r['n'] - r[f'{dec}_ort_vs_vani_mismatches']}/{r['n']} | "
+                    f"{r['n'] - r[f'{dec}_ort_vs_vani_token_mismatches']}/{r['n']}") if v else "not run | not run"
             lines.append(f"| {lang} | {dec.upper()} | {r['n']} | {100 * o['cer']:.2f} % | "
                          f"{100 * v['cer']:.2f} % | {100 * o['wer']:.2f} % | {100 * v['wer']:.2f} % | {same} |"
                          if v else f"| {lang} | {dec.upper()} | {r['n']} | {100 * o['cer']:.2f} % | – | "
@@ -89,15 +92,17 @@ def main():
         t_ort = time.time() - t0
         res = {"n": len(rows), "audio_seconds": round(sum(r["seconds"] for r in rows), 1), "ort_seconds": round(t_ort, 1)}
         for di, dec in enumerate(("ctc", "rnnt")):
-            hyp_ort = [o[di] for o in ort]
+            hyp_ort = [o[0][di] for o in ort]
+            tok_ort = [o[1][di] for o in ort]
             res[f"ort_{dec}"] = score(refs, hyp_ort)
             if not args.skip_vani:
                 t0 = time.time()
-                hyp_vani, sample_row = vani_transcribe(args.vani, args.weights, wavs, lang, dec, args.threads)
+                hyp_vani, tok_vani = vani_transcribe(args.vani, args.weights, wavs, lang, dec, args.threads)
                 res[f"vani_{dec}_seconds"] = round(time.time() - t0, 1)
                 res[f"vani_{dec}"] = score(refs, hyp_vani)
                 diff = [i for i, (a, b) in enumerate(zip(hyp_ort, hyp_vani)) if a != b]
                 res[f"{dec}_ort_vs_vani_mismatches"] = len(diff)
+                res[f"{dec}_ort_vs_vani_token_mismatches"] = sum(a != b for a, b in zip(tok_ort, tok_vani))
                 res[f"{dec}_mismatch_examples"] = [{"id": rows[i]["id"], "ort": hyp_ort[i], "vani": hyp_vani[i]} for i in diff[:5]]
             res[f"{dec}_examples"] = [{"id": rows[i]["id"], "ref": refs[i], "hyp": hyp_ort[i]} for i in range(min(5, len(rows)))]
         report[lang] = res
