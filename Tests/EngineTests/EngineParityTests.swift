@@ -305,6 +305,21 @@ struct EngineBehaviourTests {
         }
     }
 
+    @Test func trainedLanguagesLimitWhatTheModelOffers() throws {
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("vani-trained-\(getpid()).safetensors")
+        defer { try? FileManager.default.removeItem(at: out) }
+        _ = try Converter.convert(folder: Fixtures.url("models/tiny-release"), output: out, trainedLanguages: ["ta", "hi"])
+        let recognizer = try Recognizer(modelURL: out)
+        #expect(recognizer.info.languages == ["hi", "ta"])
+        let samples = try AudioDecoderShim.samples(Fixtures.url("clips/hi_1s.wav"))
+        #expect(throws: RecognizerError.unknownLanguage("bn", available: ["hi", "ta"])) {
+            try recognizer.transcribe(samples: samples, language: "bn")
+        }
+        #expect(throws: ONNXImportError.self) {
+            _ = try Converter.plan(folder: Fixtures.url("models/tiny-release"), trainedLanguages: ["xx"])
+        }
+    }
+
     @Test func modelInfoDescribesTheFile() throws {
         let recognizer = try ConvertedModels.recognizer("tiny-release")
         #expect(recognizer.info.languages.count == 22)

@@ -109,7 +109,9 @@ public enum Converter {
     /// Reads every graph and JSON file of a release folder and plans the output.
     /// - Parameter name: model name for the config (default: derived from the folder).
     /// - Throws: `ONNXImportError` naming the file, node or tensor.
-    public static func plan(folder url: URL, name: String? = nil,
+    /// - Parameter trainedLanguages: languages the model was trained on (recorded in the config so
+    ///   that the engine offers only those); nil means every language in the vocabulary.
+    public static func plan(folder url: URL, name: String? = nil, trainedLanguages: [String]? = nil,
                             progress: (ConversionEvent) -> Void = { _ in }) throws(ONNXImportError) -> ConversionPlan {
         let folder = try ModelFolder(url)
         let assets = folder.assets
@@ -214,8 +216,13 @@ public enum Converter {
         let frameDuration = Double(frontend.hopLength * encoder.config.subsamplingFactor) / Double(frontend.sampleRate)
         let config = ModelConfig(frontend: frontend, encoder: encoder.config,
                                  ctc: CTCConfig(numClasses: ctc.classes, blankId: ctc.classes - 1),
-                                 rnnt: rnnt, languages: languages, frameDuration: frameDuration,
+                                 rnnt: rnnt, languages: languages,
+                                 trainedLanguages: trainedLanguages.map { Array(Set($0)).sorted() },
+                                 frameDuration: frameDuration,
                                  name: name ?? folder.suggestedName)
+        for code in trainedLanguages ?? [] where languages[code] == nil {
+            throw .inconsistent(reason: "trained language '\(code)' has no vocabulary in vocab.json (known: \(languages.keys.sorted().joined(separator: ", "))); fix --trained-languages")
+        }
         for w in warnings { progress(.warning(w)) }
         let plan = ConversionPlan(config: config, tensors: tensors, sourceFiles: sources, warnings: warnings)
         progress(.planned(tensors: tensors.count, bytes: plan.dataBytes))
@@ -225,9 +232,10 @@ public enum Converter {
     // MARK: - Write
 
     /// Plans, writes `output` (via `output.partial`), and with `verify` reloads and checks it.
-    public static func convert(folder: URL, output: URL, name: String? = nil, verify: Bool = false,
+    public static func convert(folder: URL, output: URL, name: String? = nil, trainedLanguages: [String]? = nil,
+                               verify: Bool = false,
                                progress: (ConversionEvent) -> Void = { _ in }) throws(ONNXImportError) -> ConversionResult {
-        let plan = try self.plan(folder: folder, name: name, progress: progress)
+        let plan = try self.plan(folder: folder, name: name, trainedLanguages: trainedLanguages, progress: progress)
         let digest = try sourceDigest(plan.sourceFiles, progress: progress)
         let metadata = try self.metadata(plan, digest: digest)
         let decls = plan.tensors.map { TensorDeclaration(name: $0.name, dtype: .f32, shape: $0.shape) }

@@ -34,6 +34,9 @@ struct VaniConvert: ParsableCommand {
     @Option(help: "Model name stored in the config (default: from the folder name).")
     var name: String?
 
+    @Option(help: "Comma-separated languages the model was trained on (default: all in vocab.json); the engine then offers only these.")
+    var trainedLanguages: String?
+
     @Flag(help: "Reload the output and compare every tensor with its source.")
     var verify = false
 
@@ -47,7 +50,12 @@ struct VaniConvert: ParsableCommand {
         do {
             result = try Converter.convert(folder: URL(fileURLWithPath: onnxDir),
                                            output: URL(fileURLWithPath: output),
-                                           name: name, verify: verify) { progress.handle($0) }
+                                           name: name,
+                                           trainedLanguages: trainedLanguages.map {
+                                               $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+                                                   .filter { !$0.isEmpty }
+                                           },
+                                           verify: verify) { progress.handle($0) }
         } catch {
             progress.endLine()
             FileHandle.standardError.write(Data("error: \(error.description)\n".utf8))
