@@ -12,9 +12,13 @@ import TensorModule
 /// each token kept by the window whose centre region holds its start. The model was trained
 /// on 5–25 s clips and drops words on long continuous input (contract §6).
 public struct ChunkingPolicy: Sendable, Equatable {
+    /// Longest audio (seconds) run whole.
     public var maxWindow: Double = 30
+    /// Window length (seconds) for longer audio.
     public var window: Double = 20
+    /// Overlap (seconds) between consecutive windows.
     public var overlap: Double = 4
+    /// Memberwise initialiser.
     public init() {}
 
     /// Sample ranges of the windows for `count` samples at `rate`, and the time span [from, to)

@@ -19,6 +19,7 @@ public enum RecognizerError: Error, CustomStringConvertible, Sendable, Equatable
     case audioTooShort(seconds: Double)
     case audioTooLong(seconds: Double, limit: Double)
 
+    /// The message, ending with what to do.
     public var description: String {
         switch self {
         case .modelNotFound(let path):
@@ -41,12 +42,18 @@ public enum RecognizerError: Error, CustomStringConvertible, Sendable, Equatable
 
 /// What a loaded model offers, for `/health`, `/v1/models` and `vani`.
 public struct ModelInfo: Sendable, Codable, Equatable {
+    /// The name recorded by the converter.
     public var name: String
+    /// Language codes the model offers, sorted.
     public var languages: [String]
+    /// Decoders the model has.
     public var decoders: [DecoderKind]
+    /// Parameters stored in the weights file.
     public var parameters: Int
+    /// Sample rate the model expects (audio is resampled to it).
     public var sampleRate: Int
 
+    /// Memberwise initialiser.
     public init(name: String, languages: [String], decoders: [DecoderKind], parameters: Int, sampleRate: Int) {
         self.name = name; self.languages = languages; self.decoders = decoders
         self.parameters = parameters; self.sampleRate = sampleRate
@@ -62,6 +69,7 @@ public struct RecognizerOptions: Sendable {
     public var blasThreads: Int = 0
     /// How long audio is cut into windows.
     public var chunking = ChunkingPolicy()
+    /// Memberwise initialiser.
     public init(maxAudioSeconds: Double = 3600, blasThreads: Int = 0, chunking: ChunkingPolicy = ChunkingPolicy()) {
         self.maxAudioSeconds = maxAudioSeconds; self.blasThreads = blasThreads; self.chunking = chunking
     }
@@ -72,9 +80,13 @@ public struct RecognizerOptions: Sendable {
 /// Immutable once loaded and `Sendable`: one instance serves many concurrent callers; each
 /// call plans its own scratch memory.
 public final class Recognizer: Sendable {
+    /// The configuration this part was built from.
     public let config: ModelConfig
+    /// What the model offers.
     public let info: ModelInfo
+    /// The weights file it was loaded from.
     public let modelURL: URL
+    /// Settings that are not part of the model.
     public let options: RecognizerOptions
     /// The loaded network (encoder and heads).
     public let model: ConformerASRModel

@@ -21,6 +21,7 @@ public struct TokenTiming: Sendable, Codable, Equatable {
     /// Log-probability of the token at its emission frame.
     public var logProb: Float
 
+    /// Memberwise initialiser.
     public init(text: String, id: Int, start: Double, end: Double, logProb: Float) {
         self.text = text; self.id = id; self.start = start; self.end = end; self.logProb = logProb
     }
@@ -28,9 +29,13 @@ public struct TokenTiming: Sendable, Codable, Equatable {
 
 /// A word (tokens between word starts) with its time span.
 public struct WordTiming: Sendable, Codable, Equatable {
+    /// The word's text.
     public var word: String
+    /// Seconds from the start of the audio.
     public var start: Double
+    /// Seconds from the start of the audio.
     public var end: Double
+    /// Memberwise initialiser.
     public init(word: String, start: Double, end: Double) {
         self.word = word; self.start = start; self.end = end
     }
@@ -38,15 +43,20 @@ public struct WordTiming: Sendable, Codable, Equatable {
 
 /// The text of one utterance with everything known about how it was produced.
 public struct Transcript: Sendable, Codable, Equatable {
+    /// The text, as the release's wrapper produces it.
     public var text: String
+    /// The language code it was decoded in.
     public var language: String
+    /// The decoder that produced it.
     public var decoder: DecoderKind
     /// Seconds of audio transcribed.
     public var duration: Double
     /// Mean token log-probability (0 when no token was emitted).
     public var confidence: Double
+    /// Every emitted token with its times.
     public var tokens: [TokenTiming]
 
+    /// Memberwise initialiser.
     public init(text: String, language: String, decoder: DecoderKind, duration: Double,
                 confidence: Double, tokens: [TokenTiming]) {
         self.text = text; self.language = language; self.decoder = decoder

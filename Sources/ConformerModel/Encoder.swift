@@ -10,9 +10,12 @@ import TensorModule
 
 /// The encoder: features [T, featIn] → encoded frames [T', d].
 public final class ConformerEncoder: Sendable {
+    /// The configuration this part was built from.
     public let config: EncoderConfig
+    /// The weights, one struct per block.
     public let weights: EncoderWeights
 
+    /// Memberwise initialiser.
     public init(config: EncoderConfig, weights: EncoderWeights) {
         self.config = config
         self.weights = weights

@@ -10,9 +10,13 @@ import WeightFormat
 /// `ctc_decoder.decoder_layers.0`: Conv1d(d → classes, k = 1), evaluated only on the columns of
 /// one language's block plus the shared blank.
 public struct CTCHead: Sendable {
-    public let weight: FloatWeights   // [classes, d, 1]
-    public let bias: FloatWeights     // [classes]
+    /// [classes, d, 1]
+    public let weight: FloatWeights
+    /// [classes]
+    public let bias: FloatWeights
+    /// The configuration this part was built from.
     public let config: CTCConfig
+    /// Model width (d_model).
     public let dModel: Int
 
     init(_ r: WeightReader, config: CTCConfig, dModel: Int) throws(ModelLoadError) {
@@ -46,22 +50,31 @@ public struct CTCHead: Sendable {
 
 /// The LSTM state of the prediction network: h and c for every layer, [layers, H] each.
 public struct PredictionState: Sendable {
+    /// Hidden state of every layer, [layers, H].
     public var h: [Float]
+    /// Cell state of every layer, [layers, H].
     public var c: [Float]
 }
 
 /// `rnnt_decoder` (embedding → stacked LSTM) and the joint (`joint_enc`, `joint_pred`, the
 /// activation and one `joint_post_net_<lang>` per language).
 public struct Transducer: Sendable {
+    /// The configuration this part was built from.
     public let config: RNNTConfig
-    public let embed: FloatWeights                 // prediction.embed.weight [vocab, H]
-    public let weightIH: [FloatWeights]            // dec_rnn.lstm.weight_ih_l{k} [4H, in]
-    public let weightHH: [FloatWeights]            // dec_rnn.lstm.weight_hh_l{k} [4H, H]
+    /// prediction.embed.weight [vocab, H]
+    public let embed: FloatWeights
+    /// dec_rnn.lstm.weight_ih_l{k} [4H, in]
+    public let weightIH: [FloatWeights]
+    /// dec_rnn.lstm.weight_hh_l{k} [4H, H]
+    public let weightHH: [FloatWeights]
     /// bias_ih_l{k} + bias_hh_l{k}, summed once at load, [4H].
     public let gateBias: [Tensor]
-    public let jointEnc: LinearWeights             // joint.enc [J, d]
-    public let jointPred: LinearWeights            // joint.pred [J, H]
-    public let postNets: [String: LinearWeights]   // joint.post_net.{lang} [257, J]
+    /// joint.enc [J, d]
+    public let jointEnc: LinearWeights
+    /// joint.pred [J, H]
+    public let jointPred: LinearWeights
+    /// joint.post_net.{lang} [257, J]
+    public let postNets: [String: LinearWeights]
 
     init(_ r: WeightReader, config c: RNNTConfig, dModel: Int, languages: [String: LanguageEntry])
         throws(ModelLoadError) {

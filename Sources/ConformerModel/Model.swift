@@ -6,9 +6,13 @@ import WeightFormat
 
 /// Everything in a weights file, checked strictly and ready to run. Immutable and `Sendable`.
 public final class ConformerASRModel: Sendable {
+    /// The configuration this part was built from.
     public let config: ModelConfig
+    /// The Conformer encoder.
     public let encoder: ConformerEncoder
+    /// The CTC head.
     public let ctc: CTCHead
+    /// The RNN-T prediction network and joint, when the model has them.
     public let transducer: Transducer?
     /// Parameters stored in the file.
     public let parameterCount: Int

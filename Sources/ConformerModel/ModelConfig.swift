@@ -8,8 +8,11 @@ import Frontend
 public struct ModelConfig: Codable, Sendable, Equatable {
     /// Version of this schema; bump on incompatible change.
     public var formatVersion: Int
+    /// Log-mel frontend settings.
     public var frontend: FrontendConfig
+    /// The Conformer encoder.
     public var encoder: EncoderConfig
+    /// The CTC head.
     public var ctc: CTCConfig
     /// Absent when the model has no RNN-T head.
     public var rnnt: RNNTConfig?
@@ -22,6 +25,7 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     /// Free-form model name shown by `/health` and `vani`.
     public var name: String
 
+    /// Memberwise initialiser.
     public init(formatVersion: Int = 1, frontend: FrontendConfig, encoder: EncoderConfig,
                 ctc: CTCConfig, rnnt: RNNTConfig?, languages: [String: LanguageEntry],
                 trainedLanguages: [String]? = nil, frameDuration: Double, name: String) {
@@ -44,22 +48,34 @@ public struct ModelConfig: Codable, Sendable, Equatable {
 
 /// Conformer encoder hyper-parameters (contract §4).
 public struct EncoderConfig: Codable, Sendable, Equatable {
+    /// The choices of this setting.
     public enum Subsampling: String, Codable, Sendable { case dwStriding = "dw_striding", striding }
+    /// Feature bins per frame (80).
     public var featIn: Int
+    /// Model width (d_model).
     public var dModel: Int
+    /// Conformer layers.
     public var layers: Int
+    /// Attention heads (from pos_bias_u).
     public var heads: Int
+    /// Feed-forward width.
     public var ffDim: Int
+    /// Depthwise conv kernel size.
     public var convKernel: Int
+    /// Subsampling kind.
     public var subsampling: Subsampling
+    /// Time reduction of the subsampling (4 or 8).
     public var subsamplingFactor: Int
+    /// Channels of the subsampling convs.
     public var subsamplingChannels: Int
     /// Multiply the subsampled input by √d_model before the layers.
     public var xscaling: Bool
+    /// LayerNorm epsilon.
     public var layerNormEps: Float
     /// Rows of the stored positional table `encoder.pos_enc.pe` (2·maxLen − 1), 0 if not stored.
     public var posEmbRows: Int
 
+    /// Memberwise initialiser.
     public init(featIn: Int, dModel: Int, layers: Int, heads: Int, ffDim: Int, convKernel: Int,
                 subsampling: Subsampling, subsamplingFactor: Int, subsamplingChannels: Int,
                 xscaling: Bool, layerNormEps: Float, posEmbRows: Int) {
@@ -72,20 +88,27 @@ public struct EncoderConfig: Codable, Sendable, Equatable {
 
 /// The CTC head: Conv1d(d_model → numClasses, k=1); numClasses includes the shared blank (5633).
 public struct CTCConfig: Codable, Sendable, Equatable {
+    /// Output classes, the shared blank included (5633).
     public var numClasses: Int
     /// Global id of the shared blank (5632 in the release).
     public var blankId: Int
+    /// Memberwise initialiser.
     public init(numClasses: Int, blankId: Int) { self.numClasses = numClasses; self.blankId = blankId }
 }
 
 /// The RNN-T prediction network and joint (contract §2).
 public struct RNNTConfig: Codable, Sendable, Equatable {
+    /// The choices of this setting.
     public enum Activation: String, Codable, Sendable { case relu, tanh, sigmoid, identity }
     /// Rows of the embedding (5633; the last is the SOS/padding row).
     public var vocabSize: Int
+    /// LSTM width of the prediction network (H).
     public var predHidden: Int
+    /// LSTM layers of the prediction network.
     public var predLayers: Int
+    /// Joint width (J).
     public var jointHidden: Int
+    /// The joint activation (joint_pre_net).
     public var jointActivation: Activation
     /// Symbols emitted per frame at most (10).
     public var maxSymbols: Int
@@ -94,6 +117,7 @@ public struct RNNTConfig: Codable, Sendable, Equatable {
     /// Local blank index in each language's 257 outputs (256).
     public var blankLocal: Int
 
+    /// Memberwise initialiser.
     public init(vocabSize: Int, predHidden: Int, predLayers: Int, jointHidden: Int,
                 jointActivation: Activation, maxSymbols: Int, sosId: Int, blankLocal: Int) {
         self.vocabSize = vocabSize; self.predHidden = predHidden; self.predLayers = predLayers
@@ -111,6 +135,7 @@ public struct LanguageEntry: Codable, Sendable, Equatable {
     /// The 257 pieces: index 0 `<unk>`, `▁` marks a word start, the last slot is the blank.
     public var vocabulary: [String]
 
+    /// Memberwise initialiser.
     public init(blockStart: Int, blockSize: Int, vocabulary: [String]) {
         self.blockStart = blockStart; self.blockSize = blockSize; self.vocabulary = vocabulary
     }

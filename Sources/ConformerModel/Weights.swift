@@ -12,6 +12,7 @@ public enum ModelLoadError: Error, CustomStringConvertible, Sendable, Equatable 
     case badConfig(path: String, reason: String)
     case unusedTensors(path: String, names: [String])
 
+    /// The message, ending with what to do.
     public var description: String {
         switch self {
         case .weights(let e): return e.description
@@ -44,9 +45,13 @@ struct WeightReader {
 
 /// Weight and bias of a Linear (`[out, in]`, `[out]`) or a norm (`[d]`, `[d]`).
 public struct LinearWeights: Sendable {
+    /// The weight tensor.
     public let weight: FloatWeights
+    /// The bias tensor.
     public let bias: FloatWeights?
+    /// Input width.
     public let inFeatures: Int
+    /// Output width.
     public let outFeatures: Int
 
     init(_ r: WeightReader, _ name: String, out: Int, in inFeatures: Int, bias hasBias: Bool = true,
@@ -66,7 +71,9 @@ public struct LinearWeights: Sendable {
 
 /// LayerNorm gamma and beta.
 public struct NormWeights: Sendable {
+    /// LayerNorm scale.
     public let gamma: FloatWeights
+    /// LayerNorm shift.
     public let beta: FloatWeights
 
     init(_ r: WeightReader, _ name: String, _ d: Int) throws(ModelLoadError) {
@@ -77,8 +84,10 @@ public struct NormWeights: Sendable {
 
 /// `feed_forward{1,2}`: Linear(d → ff) → SiLU → Linear(ff → d).
 public struct FeedForwardWeights: Sendable {
-    public let linear1: LinearWeights   // feed_forward1.linear1
-    public let linear2: LinearWeights   // feed_forward1.linear2
+    /// feed_forward1.linear1
+    public let linear1: LinearWeights
+    /// feed_forward1.linear2
+    public let linear2: LinearWeights
 
     init(_ r: WeightReader, _ name: String, d: Int, ff: Int) throws(ModelLoadError) {
         linear1 = try LinearWeights(r, name + ".linear1", out: ff, in: d)
@@ -88,13 +97,20 @@ public struct FeedForwardWeights: Sendable {
 
 /// `self_attn`: rel-pos multi-head attention.
 public struct AttentionWeights: Sendable {
-    public let linearQ: LinearWeights    // self_attn.linear_q
-    public let linearK: LinearWeights    // self_attn.linear_k
-    public let linearV: LinearWeights    // self_attn.linear_v
-    public let linearOut: LinearWeights  // self_attn.linear_out
-    public let linearPos: LinearWeights  // self_attn.linear_pos (no bias)
-    public let posBiasU: FloatWeights    // self_attn.pos_bias_u [heads, dK]
-    public let posBiasV: FloatWeights    // self_attn.pos_bias_v [heads, dK]
+    /// self_attn.linear_q
+    public let linearQ: LinearWeights
+    /// self_attn.linear_k
+    public let linearK: LinearWeights
+    /// self_attn.linear_v
+    public let linearV: LinearWeights
+    /// self_attn.linear_out
+    public let linearOut: LinearWeights
+    /// self_attn.linear_pos (no bias)
+    public let linearPos: LinearWeights
+    /// self_attn.pos_bias_u [heads, dK]
+    public let posBiasU: FloatWeights
+    /// self_attn.pos_bias_v [heads, dK]
+    public let posBiasV: FloatWeights
 
     init(_ r: WeightReader, d: Int, heads: Int) throws(ModelLoadError) {
         linearQ = try LinearWeights(r, "self_attn.linear_q", out: d, in: d)
@@ -109,11 +125,14 @@ public struct AttentionWeights: Sendable {
 
 /// `conv`: pointwise(d → 2d) → GLU → depthwise(k) with BatchNorm folded → SiLU → pointwise(d → d).
 public struct ConvModuleWeights: Sendable {
-    public let pointwiseConv1: LinearWeights  // conv.pointwise_conv1 [2d, d, 1]
+    /// conv.pointwise_conv1 [2d, d, 1]
+    public let pointwiseConv1: LinearWeights
     /// conv.depthwise_conv.weight [d, 1, k], stored kernel-major [k, d] for the time loop.
     public let depthwiseKernelMajor: Tensor
-    public let depthwiseBias: FloatWeights    // conv.depthwise_conv.bias [d]
-    public let pointwiseConv2: LinearWeights  // conv.pointwise_conv2 [d, d, 1]
+    /// conv.depthwise_conv.bias [d]
+    public let depthwiseBias: FloatWeights
+    /// conv.pointwise_conv2 [d, d, 1]
+    public let pointwiseConv2: LinearWeights
 
     init(_ r: WeightReader, d: Int, kernel: Int) throws(ModelLoadError) {
         pointwiseConv1 = try LinearWeights(r, "conv.pointwise_conv1", out: 2 * d, in: d, kernel: true)
@@ -128,15 +147,24 @@ public struct ConvModuleWeights: Sendable {
 
 /// One Conformer layer (macaron FF, MHSA, conv module, FF, final norm).
 public struct ConformerLayerWeights: Sendable {
-    public let normFeedForward1: NormWeights  // norm_feed_forward1
+    /// norm_feed_forward1
+    public let normFeedForward1: NormWeights
+    /// feed_forward1
     public let feedForward1: FeedForwardWeights
-    public let normSelfAtt: NormWeights       // norm_self_att
+    /// norm_self_att
+    public let normSelfAtt: NormWeights
+    /// self_attn
     public let selfAttn: AttentionWeights
-    public let normConv: NormWeights          // norm_conv
+    /// norm_conv
+    public let normConv: NormWeights
+    /// conv
     public let conv: ConvModuleWeights
-    public let normFeedForward2: NormWeights  // norm_feed_forward2
+    /// norm_feed_forward2
+    public let normFeedForward2: NormWeights
+    /// feed_forward2
     public let feedForward2: FeedForwardWeights
-    public let normOut: NormWeights           // norm_out
+    /// norm_out
+    public let normOut: NormWeights
 
     init(_ r: WeightReader, _ c: EncoderConfig) throws(ModelLoadError) {
         let d = c.dModel
@@ -156,17 +184,22 @@ public struct ConformerLayerWeights: Sendable {
 public struct SubsamplingStage: Sendable {
     /// The 3×3 stride-2 convolution (dense, or depthwise for dw_striding after the first).
     public let conv: FloatWeights
+    /// Bias of that convolution.
     public let convBias: FloatWeights
+    /// The convolution's shape with the input height (frames) left to fill in per call.
     public let shapeTemplate: Conv2dShape
     /// dw_striding only: the 1×1 pointwise conv after the depthwise one, [C, C, 1, 1].
     public let pointwise: FloatWeights?
+    /// dw_striding only: the pointwise conv's bias.
     public let pointwiseBias: FloatWeights?
 }
 
 /// `pre_encode`: the convolutional subsampling and its output Linear.
 public struct SubsamplingWeights: Sendable {
+    /// One entry per stride-2 stage, in order.
     public let stages: [SubsamplingStage]
-    public let out: LinearWeights  // pre_encode.out [d, C·F']
+    /// pre_encode.out [d, C·F']
+    public let out: LinearWeights
     /// Feature bins after subsampling (F').
     public let outBins: Int
 
@@ -211,9 +244,11 @@ public struct SubsamplingWeights: Sendable {
 
 /// All encoder weights.
 public struct EncoderWeights: Sendable {
+    /// `pre_encode`
     public let preEncode: SubsamplingWeights
     /// `pos_enc.pe` [rows, d] when the file stores it.
     public let positionalTable: FloatWeights?
+    /// Conformer layers.
     public let layers: [ConformerLayerWeights]
 
     init(_ r: WeightReader, _ c: EncoderConfig) throws(ModelLoadError) {

@@ -16,12 +16,15 @@ public struct DecodedTokens: Sendable, Equatable {
     /// Log-probability of each token at its first frame.
     public var logProbs: [Float] = []
 
+    /// Memberwise initialiser.
     public init() {}
 }
 
 /// One language's pieces: index 0 `<unk>`, `▁` marks a word start, the last index is the blank.
 public struct Vocabulary: Sendable {
+    /// The pieces by local id.
     public let pieces: [String]
+    /// Memberwise initialiser.
     public init(pieces: [String]) { self.pieces = pieces }
 
     /// The piece with `▁` turned into a space.
@@ -63,6 +66,7 @@ public enum CTCGreedy {
 /// RNN-T greedy search exactly as the release's wrapper runs it: SOS first, at most
 /// `maxSymbols` per frame, the state kept on blank, the emitted local id fed back.
 public enum RNNTGreedy {
+    /// Greedy RNN-T over encoder frames [frames, d] for one language; returns local ids with their frames.
     public static func decode(transducer: Transducer, encoded: UnsafePointer<Float>, frames: Int,
                               language: String) -> DecodedTokens {
         guard let postNet = transducer.postNets[language] else {

@@ -30,7 +30,9 @@ public func depthwiseConv1d(_ x: UnsafePointer<Float>, frames: Int, channels: In
 
 /// Shape of one 2-D convolution: input [channelsIn, height, width] → output [channelsOut, outHeight, outWidth].
 public struct Conv2dShape: Sendable, Equatable {
+    /// Input channels, input height (frames), input width (bins), output channels.
     public var channelsIn, height, width, channelsOut: Int
+    /// Square kernel size, stride, zero padding, groups (1 or the channel count).
     public var kernel, stride, padding, groups: Int
 
     public init(channelsIn: Int, height: Int, width: Int, channelsOut: Int,
