@@ -19,10 +19,13 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: "OpenBLAS threads (0 = OpenBLAS's default).")
     var threads: Int = 0
 
+    @Option(name: .long, help: "Longest audio accepted, in seconds (longer is cut into 20 s windows internally).")
+    var maxSeconds: Double = 3600
+
     func load() throws -> Recognizer {
         let url = model.map { URL(fileURLWithPath: $0) } ?? Recognizer.defaultModelURL()
         do {
-            return try Recognizer(modelURL: url, options: RecognizerOptions(blasThreads: threads))
+            return try Recognizer(modelURL: url, options: RecognizerOptions(maxAudioSeconds: maxSeconds, blasThreads: threads))
         } catch {
             throw CLIError(error.description)
         }
