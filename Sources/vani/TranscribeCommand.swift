@@ -19,7 +19,7 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: "OpenBLAS threads (0 = OpenBLAS's default).")
     var threads: Int = 0
 
-    @Option(name: .long, help: "Longest audio accepted, in seconds (longer is cut into 20 s windows internally).")
+    @Option(name: .long, help: "Longest audio accepted, in seconds (audio over 30 s runs in overlapping 20 s windows).")
     var maxSeconds: Double = 3600
 
     func load() throws -> Recognizer {
