@@ -129,6 +129,26 @@ VANI_CLONES void vani_layer_norm(const float *x, long rows, long cols, const flo
     }
 }
 
+VANI_CLONES void vani_bias_silu(float *x, long rows, long cols, const float *bias) {
+    for (long r = 0; r < rows; r++) {
+        float *row = x + r * cols;
+        for (long c = 0; c < cols; c++) {
+            float v = row[c] + bias[c];
+            row[c] = v / (1.0f + exp_approx(-v));
+        }
+    }
+}
+
+VANI_CLONES void vani_bias_glu(const float *in, long rows, long channels, const float *bias, float *out) {
+    for (long r = 0; r < rows; r++) {
+        const float *a = in + r * 2 * channels;
+        const float *g = a + channels;
+        float *o = out + r * channels;
+        for (long c = 0; c < channels; c++)
+            o[c] = (a[c] + bias[c]) / (1.0f + exp_approx(-(g[c] + bias[channels + c])));
+    }
+}
+
 VANI_CLONES void vani_add_bias(float *y, long rows, long cols, const float *bias) {
     for (long r = 0; r < rows; r++) {
         float *row = y + r * cols;

@@ -211,8 +211,11 @@ public final class ConformerEncoder: Sendable {
         // 3. x += Conv(LN(x))
         layerNorm(x, rows: t, cols: d, gamma: w.normConv.gamma.pointer, beta: w.normConv.beta.pointer,
                   eps: eps, into: s.normed)
-        w.conv.pointwiseConv1.apply(s.normed, rows: t, into: s.pointwise)            // (T, 2d)
-        glu(s.pointwise, rows: t, channels: d, into: s.glu)                          // (T, d)
+        let pw1 = w.conv.pointwiseConv1
+        linear(s.normed, rows: t, inFeatures: d, weight: pw1.weight.pointer, bias: nil,
+               outFeatures: 2 * d, into: s.pointwise)                                // (T, 2d)
+        if let b = pw1.bias { biasGLU(s.pointwise, rows: t, channels: d, bias: b.pointer, into: s.glu) }
+        else { glu(s.pointwise, rows: t, channels: d, into: s.glu) }                 // (T, d)
         depthwiseConv1d(s.glu, frames: t, channels: d, weight: w.conv.depthwiseKernelMajor.pointer,
                         kernel: config.convKernel, bias: w.conv.depthwiseBias.pointer,
                         padding: (config.convKernel - 1) / 2, into: s.dw)            // (T, d)
@@ -230,8 +233,11 @@ public final class ConformerEncoder: Sendable {
         let d = config.dModel
         layerNorm(x, rows: t, cols: d, gamma: norm.gamma.pointer, beta: norm.beta.pointer,
                   eps: config.layerNormEps, into: s.normed)                         // (T, d)
-        ff.linear1.apply(s.normed, rows: t, into: s.hidden)                          // (T, ff)
-        silu(s.hidden, count: t * config.ffDim)
+        // linear1 without its bias, then bias + SiLU in one pass over (T, ff).
+        linear(s.normed, rows: t, inFeatures: config.dModel, weight: ff.linear1.weight.pointer, bias: nil,
+               outFeatures: config.ffDim, into: s.hidden)                            // (T, ff)
+        if let b = ff.linear1.bias { biasSilu(s.hidden, rows: t, cols: config.ffDim, bias: b.pointer) }
+        else { silu(s.hidden, count: t * config.ffDim) }
         ff.linear2.apply(s.hidden, rows: t, into: s.q)                               // (T, d)
         addScaled(s.q, alpha: 0.5, into: x, count: t * d)
     }

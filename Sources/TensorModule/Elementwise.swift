@@ -20,6 +20,18 @@ public func relu(_ x: UnsafeMutablePointer<Float>, count: Int) {
     for i in 0..<count { x[i] = max(x[i], 0) }
 }
 
+/// x[r, c] = silu(x[r, c] + bias[c]) in place: a Linear's bias fused with SiLU (one pass).
+public func biasSilu(_ x: UnsafeMutablePointer<Float>, rows: Int, cols: Int, bias: UnsafePointer<Float>) {
+    vani_bias_silu(x, rows, cols, bias)
+}
+
+/// GLU with the pointwise conv's bias fused in: out[r, c] = (in[r, c] + b[c]) ·
+/// sigmoid(in[r, channels + c] + b[channels + c]); `bias` has 2·channels entries.
+public func biasGLU(_ input: UnsafePointer<Float>, rows: Int, channels: Int, bias: UnsafePointer<Float>,
+                    into output: UnsafeMutablePointer<Float>) {
+    vani_bias_glu(input, rows, channels, bias, output)
+}
+
 /// x = 1 / (1 + e^-x) in place.
 public func sigmoid(_ x: UnsafeMutablePointer<Float>, count: Int) {
     vani_sigmoid(x, count)

@@ -122,6 +122,17 @@ struct OpsTests {
         try check(y, "glu", atol: 1e-6, rtol: 2e-6)
     }
 
+    @Test func fusedBiasActivations() throws {
+        var x = try load("bias_silu.x").values
+        let b = try load("bias_silu.b").values
+        x.withUnsafeMutableBufferPointer { biasSilu($0.baseAddress!, rows: 5, cols: 24, bias: b) }
+        try check(x, "bias_silu", atol: 1e-6, rtol: 2e-6)
+        let g = try load("bias_glu.x").values, gb = try load("bias_glu.b").values
+        var y = [Float](repeating: 0, count: 6 * 13)
+        y.withUnsafeMutableBufferPointer { biasGLU(g, rows: 6, channels: 13, bias: gb, into: $0.baseAddress!) }
+        try check(y, "bias_glu", atol: 1e-6, rtol: 2e-6)
+    }
+
     @Test func biasAndResidual() throws {
         var x = try load("addbias.x").values
         let b = try load("addbias.b").values

@@ -101,6 +101,13 @@ def main():
     save("transpose", x=x, out=x.T)
     x = randn(40, 257)
     save("argmax", x=x, out=x.argmax(-1).astype(np.float32))
+    # fused bias + SiLU and bias + GLU (the encoder's FF and conv-module passes)
+    x, b = randn(5, 24) * 4, randn(24)
+    v = f64(x) + f64(b)
+    save("bias_silu", x=x, b=b, out=v / (1 + np.exp(-v)))
+    x, b = randn(6, 2 * 13) * 3, randn(2 * 13)
+    v = f64(x) + f64(b)
+    save("bias_glu", x=x, b=b, out=v[:, :13] / (1 + np.exp(-v[:, 13:])))
 
 
 if __name__ == "__main__":

@@ -22,6 +22,11 @@ void vani_log_softmax_rows(float *x, long rows, long cols);
 /// LayerNorm over the last axis (biased variance); x and out may alias.
 void vani_layer_norm(const float *x, long rows, long cols, const float *gamma, const float *beta,
                      float eps, float *out);
+/// x[r, c] = silu(x[r, c] + bias[c]) over [rows, cols]: a Linear's bias fused with the activation.
+void vani_bias_silu(float *x, long rows, long cols, const float *bias);
+/// out[r, c] = (in[r, c] + b[c]) · sigmoid(in[r, channels + c] + b[channels + c]): pointwise
+/// conv bias fused with the GLU.
+void vani_bias_glu(const float *in, long rows, long channels, const float *bias, float *out);
 /// y[r, c] += bias[c].
 void vani_add_bias(float *y, long rows, long cols, const float *bias);
 
