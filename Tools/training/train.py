@@ -130,6 +130,7 @@ def main():
     ap.add_argument("--eval-every", type=float, default=6, help="minutes")
     ap.add_argument("--limit", type=int, default=0, help="use only the first N training utterances per language")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--init", default=None, help="start from this checkpoint (its languages keep their vocabularies)")
     ap.add_argument("--out", default=os.path.join(C.HERE, "out", "ckpt.pt"))
     args = ap.parse_args()
     DATA = args.data
@@ -144,6 +145,11 @@ def main():
     mods = [model.encoder, model.ctc, model.rnnt, model.joint]
     for m in mods:
         m.train()
+    init = torch.load(args.init, weights_only=False) if args.init else None
+    if init:
+        for k in ("encoder", "ctc", "rnnt", "joint"):
+            getattr(model, k).load_state_dict(init["state"][k])
+        print(f"initialised from {args.init} ({init['langs']}, step {init['step']})", flush=True)
     params = [p for m in mods for p in m.parameters()]
     n_params = sum(p.numel() for p in params)
     print(f"parameters (all blocks): {n_params}", flush=True)
@@ -153,7 +159,7 @@ def main():
         texts, feats, test = load_lang(DATA, lang)
         if args.limit:
             texts, feats = texts[: args.limit], feats[: args.limit]
-        pieces = C.char_vocab(lang, texts)
+        pieces = init["vocab"][lang] if init and lang in init["vocab"] else C.char_vocab(lang, texts)
         vocab[lang] = pieces
         targets = [C.encode(t, pieces) for t in texts]
         short = sum(1 for f, t in zip(feats, targets) if (f.shape[1] - 1) // 4 + 1 < len(t))
