@@ -31,7 +31,7 @@ def main():
     train = set(torch.load(os.path.join(d, "train.pt"))["texts"])
     test = {json.loads(x)["text"] for x in open(os.path.join(d, "test.jsonl"), encoding="utf-8")}
     assert text not in train and text not in test
-    x = gen_data.trim(gen_data.synth((text, args.lang, 150, 50, 0)))
+    x = gen_data.trim(gen_data.synth((text, args.lang, 150, 50, 2)))
     sf.write(args.out, x, 16000, subtype="PCM_16")
     print(f"{args.out}: {len(x) / 16000:.2f} s: {text}")
 

@@ -128,6 +128,7 @@ def main():
     ap.add_argument("--ctc-weight", type=float, default=0.5)
     ap.add_argument("--dropout", type=float, default=0.0)
     ap.add_argument("--eval-every", type=float, default=6, help="minutes")
+    ap.add_argument("--final-n", type=int, default=300, help="held-out clips for the final CTC check")
     ap.add_argument("--limit", type=int, default=0, help="use only the first N training utterances per language")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--init", default=None, help="start from this checkpoint (its languages keep their vocabularies)")
@@ -225,7 +226,7 @@ def main():
             save()
             last_eval = time.time()
     for lg in args.langs:
-        cer, wer = eval_ctc(model, vocab[lg], lg, tests[lg], pre, n=300)
+        cer, wer = eval_ctc(model, vocab[lg], lg, tests[lg], pre, n=args.final_n)
         hist.append({"step": step, "minutes": round((time.time() - t0) / 60, 1), "lang": lg, "ctc_cer": cer, "ctc_wer": wer})
         print(f"FINAL {lg} step {step} CTC CER {cer:.4f} WER {wer:.4f}", flush=True)
     save()
