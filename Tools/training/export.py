@@ -73,6 +73,8 @@ def main():
     ap.add_argument("--weights", help="also convert to this safetensors file")
     ap.add_argument("--converter", default=os.path.join(C.REPO, ".build", "release", "vani-convert"))
     ap.add_argument("--name", default="vani-synthetic-hi")
+    ap.add_argument("--no-trained-languages", action="store_true",
+                    help="leave trainedLanguages unset (every language offered; untrained ones transcribe to '')")
     args = ap.parse_args()
     torch.set_num_threads(2)
     ckpt = torch.load(args.ckpt, weights_only=False)
@@ -83,8 +85,10 @@ def main():
     print(f"exported {args.out}: {nparams} parameters, {n_ext} external-data files, trained {trained}")
     if args.weights:
         subprocess.run([args.converter, args.out, "-o", args.weights, "--name", args.name, "--verify"], check=True)
-        set_trained_languages(args.weights, trained)
-        print(f"{args.weights}: {os.path.getsize(args.weights) / 2**20:.1f} MiB, trainedLanguages {sorted(trained)}")
+        if not args.no_trained_languages:
+            set_trained_languages(args.weights, trained)
+        print(f"{args.weights}: {os.path.getsize(args.weights) / 2**20:.1f} MiB, "
+              f"trainedLanguages {'unset' if args.no_trained_languages else sorted(trained)}")
 
 
 if __name__ == "__main__":
