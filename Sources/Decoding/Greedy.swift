@@ -28,12 +28,20 @@ public struct Vocabulary: Sendable {
     public init(pieces: [String]) { self.pieces = pieces }
 
     /// The piece with `▁` turned into a space.
-    public func text(of id: Int) -> String { pieces[id].replacingOccurrences(of: "▁", with: " ") }
+    public func text(of id: Int) -> String { Self.spacing(pieces[id]) }
 
     /// The wrapper's detokenisation: concatenate, `▁` → space, strip. `<unk>` is kept.
     public func detokenize(_ ids: [Int]) -> String {
-        ids.map { pieces[$0] }.joined().replacingOccurrences(of: "▁", with: " ")
-            .trimmingCharacters(in: .whitespaces)
+        Self.spacing(ids.map { pieces[$0] }.joined()).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// `▁` → space per Unicode scalar, as Python's `str.replace` does. `String`'s own
+    /// replacement compares grapheme clusters, and `▁` followed by a combining vowel sign
+    /// (`▁ु`) is one cluster, so it would be left in the text.
+    static func spacing(_ text: String) -> String {
+        var scalars = String.UnicodeScalarView()
+        scalars.append(contentsOf: text.unicodeScalars.map { $0 == "\u{2581}" ? " " : $0 })
+        return String(scalars)
     }
 }
 
