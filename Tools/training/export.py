@@ -7,13 +7,11 @@ prediction net; torch.onnx.export for the joint pieces), then converts it with v
 
 Untrained languages keep placeholder pieces; their CTC rows (weight 0, bias -100) and joint post
 nets (weight 0, bias -100 except the blank) make both decoders return an empty transcript for them.
-The trained languages are written into the converted file's `vani.config` as `trainedLanguages`
-(set_trained_languages below), since vani-convert has no input for it.
+The trained languages are recorded in the converted file's `vani.config` as `trainedLanguages`
+through `vani-convert --trained-languages`.
 """
 import argparse
-import json
 import os
-import struct
 import subprocess
 
 import torch
@@ -47,25 +45,6 @@ def build(ckpt):
     return model, vocab, trained
 
 
-def set_trained_languages(path, langs):
-    """Adds trainedLanguages to the safetensors header's vani.config (tensor data untouched)."""
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
-    cfg = json.loads(header["__metadata__"]["vani.config"])
-    cfg["trainedLanguages"] = sorted(langs)
-    header["__metadata__"]["vani.config"] = json.dumps(cfg, ensure_ascii=False, separators=(",", ":"))
-    raw = json.dumps(header, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    raw += b" " * ((8 - len(raw) % 8) % 8)
-    tmp = path + ".partial"
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<Q", len(raw)))
-        f.write(raw)
-        f.write(data)
-    os.replace(tmp, path)
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--ckpt", required=True)
@@ -84,9 +63,10 @@ def main():
     nparams = sum(p.numel() for m in (model.encoder, model.ctc, model.rnnt, model.joint) for p in m.parameters())
     print(f"exported {args.out}: {nparams} parameters, {n_ext} external-data files, trained {trained}")
     if args.weights:
-        subprocess.run([args.converter, args.out, "-o", args.weights, "--name", args.name, "--verify"], check=True)
+        cmd = [args.converter, args.out, "-o", args.weights, "--name", args.name, "--verify"]
         if not args.no_trained_languages:
-            set_trained_languages(args.weights, trained)
+            cmd += ["--trained-languages", ",".join(sorted(trained))]
+        subprocess.run(cmd, check=True)
         print(f"{args.weights}: {os.path.getsize(args.weights) / 2**20:.1f} MiB, "
               f"trainedLanguages {'unset' if args.no_trained_languages else sorted(trained)}")
 
