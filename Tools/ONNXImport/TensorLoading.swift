@@ -19,16 +19,25 @@ func readFile(_ url: URL, purpose: String) throws(ONNXImportError) -> [UInt8] {
         throw .missingFile(path: path, purpose: purpose)
     }
     guard !isDir.boolValue else { throw .unreadable(path: path, reason: "it is a directory") }
-    let fd = open(path, O_RDONLY)
-    guard fd >= 0 else { throw .unreadable(path: path, reason: String(cString: strerror(errno))) }
+    let (fd, size) = try openForReading(path)
     defer { close(fd) }
-    var st = stat()
-    guard fstat(fd, &st) == 0 else { throw .unreadable(path: path, reason: String(cString: strerror(errno))) }
-    let size = Int(st.st_size)
     var bytes = [UInt8](repeating: 0, count: size)
     let got = bytes.withUnsafeMutableBytes { preadAll(fd, $0, offset: 0) }
     guard got == size else { throw .unreadable(path: path, reason: "read \(got) of \(size) bytes") }
     return bytes
+}
+
+/// Opens `path` read-only and returns the descriptor (the caller closes it) and the file's size.
+func openForReading(_ path: String) throws(ONNXImportError) -> (fd: Int32, size: Int) {
+    let fd = open(path, O_RDONLY)
+    guard fd >= 0 else { throw .unreadable(path: path, reason: String(cString: strerror(errno))) }
+    var st = stat()
+    guard fstat(fd, &st) == 0 else {
+        let reason = String(cString: strerror(errno))
+        close(fd)
+        throw .unreadable(path: path, reason: reason)
+    }
+    return (fd, Int(st.st_size))
 }
 
 /// `pread` until `buffer` is full or the file ends; returns bytes read (-1 on error).
@@ -114,12 +123,8 @@ extension ONNXTensor {
             guard FileManager.default.fileExists(atPath: path) else {
                 throw .missingFile(path: path, purpose: "external data of tensor '\(name)' in \(graphPath)")
             }
-            let fd = open(path, O_RDONLY)
-            guard fd >= 0 else { throw .unreadable(path: path, reason: String(cString: strerror(errno))) }
+            let (fd, size) = try openForReading(path)
             defer { close(fd) }
-            var st = stat()
-            guard fstat(fd, &st) == 0 else { throw .unreadable(path: path, reason: String(cString: strerror(errno))) }
-            let size = Int(st.st_size)
             guard offset + expected <= size else {
                 throw .shortExternalData(tensor: name, path: resolved(file).path, needed: offset + expected, size: size)
             }
