@@ -117,17 +117,19 @@ public struct Transducer: Sendable {
     }
 
     /// One prediction-network step: feeds `token` (an embedding row) through the LSTM stack from
-    /// `state`. Returns `joint_pred(g)` [J] and the new state; `scratch` holds `stepScratchCount` floats.
-    public func predict(token: Int, state: PredictionState,
-                        scratch: UnsafeMutablePointer<Float>) -> (projected: [Float], state: PredictionState) {
+    /// `state`, writes the new state into `next` (same sizes; no allocation) and `joint_pred(g)`
+    /// [J] into `projected`. `scratch` holds `stepScratchCount` floats.
+    public func predict(token: Int, from state: PredictionState, into next: inout PredictionState,
+                        projected: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
         precondition(token >= 0 && token < config.vocabSize, "token \(token) outside the embedding (\(config.vocabSize) rows)")
         let hidden = config.predHidden
-        var next = state
         let gates = scratch                       // (4H)
         let input = scratch + 4 * hidden          // (H)
         input.update(from: embed.pointer + token * hidden, count: hidden)
         next.h.withUnsafeMutableBufferPointer { hBuf in
             next.c.withUnsafeMutableBufferPointer { cBuf in
+                state.h.withUnsafeBufferPointer { hBuf.baseAddress!.update(from: $0.baseAddress!, count: $0.count) }
+                state.c.withUnsafeBufferPointer { cBuf.baseAddress!.update(from: $0.baseAddress!, count: $0.count) }
                 for layer in 0..<config.predLayers {
                     let h = hBuf.baseAddress! + layer * hidden
                     let c = cBuf.baseAddress! + layer * hidden
@@ -149,9 +151,7 @@ public struct Transducer: Sendable {
                 }
             }
         }
-        var projected = [Float](repeating: 0, count: config.jointHidden)
-        projected.withUnsafeMutableBufferPointer { jointPred.apply(input, rows: 1, into: $0.baseAddress!) }
-        return (projected, next)
+        jointPred.apply(input, rows: 1, into: projected)
     }
 
     /// Floats of scratch `predict` needs.

@@ -84,23 +84,25 @@ public enum RNNTGreedy {
         let j = c.jointHidden
         let classes = postNet.outFeatures
         let f = transducer.projectEncoder(encoded, frames: frames)                 // (T', J)
-        let scratch = Tensor(zeros: [transducer.stepScratchCount + j + classes])
+        let scratch = Tensor(zeros: [transducer.stepScratchCount + 2 * j + classes])
         let stepScratch = scratch.pointer
         let jointScratch = scratch.pointer + transducer.stepScratchCount         // (J)
-        let logits = jointScratch + j                                             // (257)
+        let projected = jointScratch + j                                          // (J)
+        let logits = projected + j                                                // (257)
 
         var result = DecodedTokens()
-        // The prediction for (last token, state), cached across blank frames; `step.state` is
-        // the state after feeding that token, adopted only when a symbol is emitted.
-        var step = transducer.predict(token: c.sosId, state: transducer.initialState(), scratch: stepScratch)
+        // The prediction for (last token, state), cached across blank frames: `candidate` is the
+        // state after feeding that token, adopted only when a symbol is emitted. Both states are
+        // allocated once; an emission swaps them.
+        var state = transducer.initialState()
+        var candidate = transducer.initialState()
+        transducer.predict(token: c.sosId, from: state, into: &candidate, projected: projected, scratch: stepScratch)
         for t in 0..<frames {
             let frame = f.pointer + t * j
             var emitted = 0
             while emitted < c.maxSymbols {
-                step.projected.withUnsafeBufferPointer { g in
-                    transducer.joint(encoderFrame: frame, projected: g.baseAddress!, postNet: postNet,
-                                     scratch: jointScratch, into: logits)
-                }
+                transducer.joint(encoderFrame: frame, projected: projected, postNet: postNet,
+                                 scratch: jointScratch, into: logits)
                 let (k, _) = argmax(logits, count: classes)
                 if k == c.blankLocal { break }
                 logSoftmaxRows(logits, rows: 1, cols: classes)
@@ -109,7 +111,8 @@ public enum RNNTGreedy {
                 result.endFrames.append(t)
                 result.logProbs.append(logits[k])
                 emitted += 1
-                step = transducer.predict(token: k, state: step.state, scratch: stepScratch)
+                swap(&state, &candidate)
+                transducer.predict(token: k, from: state, into: &candidate, projected: projected, scratch: stepScratch)
             }
         }
         return result
