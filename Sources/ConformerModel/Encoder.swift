@@ -82,6 +82,8 @@ public final class ConformerEncoder: Sendable {
         let ffDim: Int
         let encodedFrames: Int
         let positions: Int
+        /// Attention runs its heads in this many parallel groups, each with its own score buffers.
+        let headGroups: Int
         let stageShapes: [Conv2dShape]
         let capacity: Int
 
@@ -100,13 +102,14 @@ public final class ConformerEncoder: Sendable {
             stageShapes = shapes
             encodedFrames = t
             positions = 2 * t - 1
+            headGroups = max(1, min(c.heads, Parallel.threads))
             let f = ScratchArena.footprint
             let planes = shapes.map { f($0.channelsOut * $0.outHeight * $0.outWidth) }.max() ?? 0
             let im2col = f(shapes.map(\.scratchCount).max() ?? 0)
             let flat = f(t * c.subsamplingChannels * w.preEncode.outBins)
             let d = c.dModel
             let rows = f(t * d)
-            let layer = 8 * rows + f(t * c.ffDim) + f(t * 2 * d) + f(t * t) + f(t * (2 * t - 1))
+            let layer = 8 * rows + f(t * c.ffDim) + f(t * 2 * d) + headGroups * (f(t * t) + f(t * (2 * t - 1)))
             capacity = 2 * planes + im2col + flat + rows + f(positions * d) + layer
         }
     }
@@ -116,8 +119,8 @@ public final class ConformerEncoder: Sendable {
         let normed, q, k, v, qv, ctx, glu, dw: UnsafeMutablePointer<Float>   // (T, d) each
         let hidden: UnsafeMutablePointer<Float>    // (T, ff)
         let pointwise: UnsafeMutablePointer<Float> // (T, 2d)
-        let scores: UnsafeMutablePointer<Float>    // (T, T)
-        let bd: UnsafeMutablePointer<Float>        // (T, 2T − 1)
+        let scores: [UnsafeMutablePointer<Float>]  // (T, T), one per head group
+        let bd: [UnsafeMutablePointer<Float>]      // (T, 2T − 1), one per head group
 
         init(plan: Plan, arena: ScratchArena) {
             let t = plan.encodedFrames
@@ -127,8 +130,8 @@ public final class ConformerEncoder: Sendable {
             ctx = rows(dm); glu = rows(dm); dw = rows(dm)
             hidden = rows(plan.ffDim)
             pointwise = rows(2 * dm)
-            scores = rows(t)
-            bd = rows(2 * t - 1)
+            scores = (0..<plan.headGroups).map { _ in rows(t) }
+            bd = (0..<plan.headGroups).map { _ in rows(2 * t - 1) }
         }
     }
 
@@ -260,22 +263,28 @@ public final class ConformerEncoder: Sendable {
         let projected = s.pointwise
         w.linearPos.apply(pos, rows: p, into: projected)                             // (2T − 1, d)
         let scaleFactor = 1 / Float(dk).squareRoot()
-        for h in 0..<heads {
-            let off = h * dk
-            // ac[i, j] = (q_i + u) · k_j
-            sgemm(transB: true, m: t, n: t, k: dk, a: s.q + off, lda: d, b: s.k + off, ldb: d,
-                  c: s.scores, ldc: t)                                               // (T, T)
-            // bd[i, r] = (q_i + v) · p_r; rel_shift picks r = T − 1 − i + j for key j.
-            sgemm(transB: true, m: t, n: p, k: dk, a: s.qv + off, lda: d, b: projected + off, ldb: d,
-                  c: s.bd, ldc: p)                                                   // (T, 2T − 1)
-            for i in 0..<t {
-                let row = s.scores + i * t
-                let shifted = s.bd + i * p + (t - 1 - i)
-                for j in 0..<t { row[j] = (row[j] + shifted[j]) * scaleFactor }
+        // Heads in parallel groups (one thread each, own score buffers); the products inside a
+        // group run single-threaded.
+        let groups = s.scores.count
+        Parallel.forEach(groups) { g in
+            let scores = s.scores[g], bd = s.bd[g]
+            for h in (heads * g / groups)..<(heads * (g + 1) / groups) {
+                let off = h * dk
+                // ac[i, j] = (q_i + u) · k_j
+                sgemm(transB: true, m: t, n: t, k: dk, a: s.q + off, lda: d, b: s.k + off, ldb: d,
+                      c: scores, ldc: t)                                             // (T, T)
+                // bd[i, r] = (q_i + v) · p_r; rel_shift picks r = T − 1 − i + j for key j.
+                sgemm(transB: true, m: t, n: p, k: dk, a: s.qv + off, lda: d, b: projected + off, ldb: d,
+                      c: bd, ldc: p)                                                 // (T, 2T − 1)
+                for i in 0..<t {
+                    let row = scores + i * t
+                    let shifted = bd + i * p + (t - 1 - i)
+                    for j in 0..<t { row[j] = (row[j] + shifted[j]) * scaleFactor }
+                }
+                softmaxRows(scores, rows: t, cols: t)
+                sgemm(m: t, n: dk, k: t, a: scores, lda: t, b: s.v + off, ldb: d,
+                      c: s.ctx + off, ldc: d)                                        // (T, dK) of (T, d)
             }
-            softmaxRows(s.scores, rows: t, cols: t)
-            sgemm(m: t, n: dk, k: t, a: s.scores, lda: t, b: s.v + off, ldb: d,
-                  c: s.ctx + off, ldc: d)                                            // (T, dK) of (T, d)
         }
     }
 }

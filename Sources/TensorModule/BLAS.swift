@@ -1,17 +1,26 @@
 // Matrix products through OpenBLAS's cblas_sgemm, transposes folded into the call.
 
 import CBLAS
+import CKernels
 
-/// Process-wide OpenBLAS settings.
+/// Process-wide threading of the numeric code.
 public enum BLAS {
-    /// Sets the number of threads OpenBLAS uses for one call. The setting is process-global:
-    /// a server running N inferences at once should keep N × threads ≤ cores.
+    /// Sets the threads one forward pass uses: OpenBLAS itself runs single-threaded and Vani's
+    /// pool (`Parallel`) splits each large GEMM by output columns, attention by heads and the
+    /// element-wise loops by rows over `count` threads (measured faster than OpenBLAS's own
+    /// threading at the encoder's shapes: Benchmarks/README.md). Process-global: a server
+    /// running N inferences at once should keep N × threads ≤ cores. Until this is called,
+    /// OpenBLAS keeps its own default threading and the pool is serial.
     public static func setThreads(_ count: Int) {
-        openblas_set_num_threads(Int32(max(1, count)))
+        openblas_set_num_threads(1)
+        vani_pool_set_threads(Int32(max(1, count)))
     }
 
-    /// Threads OpenBLAS currently uses.
-    public static var threads: Int { Int(openblas_get_num_threads()) }
+    /// Threads one forward pass uses (the pool's, or OpenBLAS's own default before `setThreads`).
+    public static var threads: Int { max(Int(vani_pool_threads()), Int(openblas_get_num_threads())) }
+
+    /// Threads OpenBLAS itself uses for one call (1 after `setThreads`).
+    public static var openBLASThreads: Int { Int(openblas_get_num_threads()) }
 
     /// The kernel OpenBLAS chose for this CPU (`Haswell`, `Cooperlake`, …).
     public static var coreName: String {
@@ -41,6 +50,30 @@ public func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k:
                     Int32(transB ? n : k), Int32(transB ? k : n), alpha, b, Int32(ldb),
                     a, Int32(incA), beta, c, 1)
         return
+    }
+    let threads = Parallel.threads
+    if threads > 1, 2 * m * n * k >= Parallel.minimumGEMMWork, !Parallel.inTask {
+        // Split C by column blocks (each thread streams its own rows of a [N, K] weight), or
+        // by row blocks when C is too narrow; each part is one single-threaded OpenBLAS call.
+        let byColumns = n >= 64 * threads || n >= m
+        let extent = byColumns ? n : m
+        let parts = min(threads, max(1, extent / 16))
+        if parts > 1 {
+            Parallel.forEach(parts) { p in
+                let lo = (extent * p / parts) & ~15
+                let hi = p == parts - 1 ? extent : (extent * (p + 1) / parts) & ~15
+                if byColumns {
+                    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                                Int32(m), Int32(hi - lo), Int32(k), alpha, a, Int32(lda),
+                                b + (transB ? lo * ldb : lo), Int32(ldb), beta, c + lo, Int32(ldc))
+                } else {
+                    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                                Int32(hi - lo), Int32(n), Int32(k), alpha, a + (transA ? lo : lo * lda), Int32(lda),
+                                b, Int32(ldb), beta, c + lo * ldc, Int32(ldc))
+                }
+            }
+            return
+        }
     }
     cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                 Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
@@ -88,12 +121,12 @@ public func transpose(_ src: UnsafePointer<Float>, rows: Int, cols: Int, into ds
 @inline(__always)
 public func addScaled(_ x: UnsafePointer<Float>, alpha: Float, into y: UnsafeMutablePointer<Float>, count: Int) {
     if count == 0 { return }
-    cblas_saxpy(Int32(count), alpha, x, 1, y, 1)
+    Parallel.chunks(count) { start, n in cblas_saxpy(Int32(n), alpha, x + start, 1, y + start, 1) }
 }
 
 /// x *= alpha over `count` elements.
 @inline(__always)
 public func scale(_ x: UnsafeMutablePointer<Float>, by alpha: Float, count: Int) {
     if count == 0 { return }
-    cblas_sscal(Int32(count), alpha, x, 1)
+    Parallel.chunks(count) { start, n in cblas_sscal(Int32(n), alpha, x + start, 1) }
 }

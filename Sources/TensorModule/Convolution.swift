@@ -15,7 +15,18 @@ public func convOutputSize(_ input: Int, kernel: Int, stride: Int, padding: Int)
 public func depthwiseConv1d(_ x: UnsafePointer<Float>, frames: Int, channels: Int,
                             weight: UnsafePointer<Float>, kernel: Int, bias: UnsafePointer<Float>?,
                             padding: Int, into out: UnsafeMutablePointer<Float>) {
-    for t in 0..<frames {
+    Parallel.rows(frames, cols: channels * kernel) { range in
+        depthwiseConv1dFrames(x, frames: frames, channels: channels, weight: weight, kernel: kernel,
+                              bias: bias, padding: padding, into: out, range: range)
+    }
+}
+
+/// The output frames `range` of `depthwiseConv1d`.
+@inline(__always)
+private func depthwiseConv1dFrames(_ x: UnsafePointer<Float>, frames: Int, channels: Int,
+                                   weight: UnsafePointer<Float>, kernel: Int, bias: UnsafePointer<Float>?,
+                                   padding: Int, into out: UnsafeMutablePointer<Float>, range: Range<Int>) {
+    for t in range {
         let o = out + t * channels
         if let bias { o.update(from: bias, count: channels) } else { o.update(repeating: 0, count: channels) }
         for k in 0..<kernel {

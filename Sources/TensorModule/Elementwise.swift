@@ -7,7 +7,7 @@ import Foundation
 
 /// y[r, c] += bias[c] for every row (bias broadcast over rows).
 public func addBias(rows: Int, cols: Int, bias: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) {
-    vani_add_bias(y, rows, cols, bias)
+    Parallel.rows(rows, cols: cols) { r in vani_add_bias(y + r.lowerBound * cols, r.count, cols, bias) }
 }
 
 /// out = a + b over `count` elements (`out` may alias either input).
@@ -22,19 +22,21 @@ public func relu(_ x: UnsafeMutablePointer<Float>, count: Int) {
 
 /// x[r, c] = silu(x[r, c] + bias[c]) in place: a Linear's bias fused with SiLU (one pass).
 public func biasSilu(_ x: UnsafeMutablePointer<Float>, rows: Int, cols: Int, bias: UnsafePointer<Float>) {
-    vani_bias_silu(x, rows, cols, bias)
+    Parallel.rows(rows, cols: cols) { r in vani_bias_silu(x + r.lowerBound * cols, r.count, cols, bias) }
 }
 
 /// GLU with the pointwise conv's bias fused in: out[r, c] = (in[r, c] + b[c]) ·
 /// sigmoid(in[r, channels + c] + b[channels + c]); `bias` has 2·channels entries.
 public func biasGLU(_ input: UnsafePointer<Float>, rows: Int, channels: Int, bias: UnsafePointer<Float>,
                     into output: UnsafeMutablePointer<Float>) {
-    vani_bias_glu(input, rows, channels, bias, output)
+    Parallel.rows(rows, cols: 3 * channels) { r in
+        vani_bias_glu(input + r.lowerBound * 2 * channels, r.count, channels, bias, output + r.lowerBound * channels)
+    }
 }
 
 /// x = 1 / (1 + e^-x) in place.
 public func sigmoid(_ x: UnsafeMutablePointer<Float>, count: Int) {
-    vani_sigmoid(x, count)
+    Parallel.chunks(count) { start, n in vani_sigmoid(x + start, n) }
 }
 
 /// x = tanh(x) in place.
@@ -44,13 +46,15 @@ public func tanh(_ x: UnsafeMutablePointer<Float>, count: Int) {
 
 /// x = x · sigmoid(x) (SiLU, Swish) in place.
 public func silu(_ x: UnsafeMutablePointer<Float>, count: Int) {
-    vani_silu(x, count)
+    Parallel.chunks(count) { start, n in vani_silu(x + start, n) }
 }
 
 /// Gated linear unit over the last axis: out[r, c] = in[r, c] · sigmoid(in[r, channels + c]),
 /// with `input` [rows, 2·channels] and `output` [rows, channels].
 public func glu(_ input: UnsafePointer<Float>, rows: Int, channels: Int, into output: UnsafeMutablePointer<Float>) {
-    vani_glu(input, rows, channels, output)
+    Parallel.rows(rows, cols: 3 * channels) { r in
+        vani_glu(input + r.lowerBound * 2 * channels, r.count, channels, output + r.lowerBound * channels)
+    }
 }
 
 /// LayerNorm over the last axis: out = (x − mean) / √(var + eps) · gamma + beta, with the biased
@@ -58,17 +62,19 @@ public func glu(_ input: UnsafePointer<Float>, rows: Int, channels: Int, into ou
 public func layerNorm(_ x: UnsafePointer<Float>, rows: Int, cols: Int,
                       gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, eps: Float,
                       into out: UnsafeMutablePointer<Float>) {
-    vani_layer_norm(x, rows, cols, gamma, beta, eps, out)
+    Parallel.rows(rows, cols: cols) { r in
+        vani_layer_norm(x + r.lowerBound * cols, r.count, cols, gamma, beta, eps, out + r.lowerBound * cols)
+    }
 }
 
 /// Softmax over each row of a [rows, cols] buffer, in place (max-subtracted for stability).
 public func softmaxRows(_ x: UnsafeMutablePointer<Float>, rows: Int, cols: Int) {
-    vani_softmax_rows(x, rows, cols)
+    Parallel.rows(rows, cols: cols) { r in vani_softmax_rows(x + r.lowerBound * cols, r.count, cols) }
 }
 
 /// Log-softmax over each row of a [rows, cols] buffer, in place.
 public func logSoftmaxRows(_ x: UnsafeMutablePointer<Float>, rows: Int, cols: Int) {
-    vani_log_softmax_rows(x, rows, cols)
+    Parallel.rows(rows, cols: cols) { r in vani_log_softmax_rows(x + r.lowerBound * cols, r.count, cols) }
 }
 
 /// Index and value of the largest element (the first one on ties, as numpy and torch do).

@@ -224,10 +224,14 @@ struct OpsTests {
     }
 
     @Test func blasThreadsAreSetDeliberately() {
-        let before = BLAS.threads
-        BLAS.setThreads(1)
-        #expect(BLAS.threads == 1)
-        BLAS.setThreads(before)
+        // The process setting is left as it is (other suites run at the same time): setting the
+        // value it has must leave OpenBLAS single-threaded and the pool at that value.
+        let threads = Parallel.threads
+        BLAS.setThreads(threads)
+        #expect(BLAS.threads == threads)
+        #expect(BLAS.openBLASThreads == 1)
+        #expect(Parallel.withThreads(3) { Parallel.threads } == 3)
+        #expect(Parallel.threads == threads)
         #expect(!BLAS.coreName.isEmpty)
     }
 }

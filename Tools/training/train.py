@@ -131,6 +131,9 @@ def main():
     ap.add_argument("--final-n", type=int, default=300, help="held-out clips for the final CTC check")
     ap.add_argument("--limit", type=int, default=0, help="use only the first N training utterances per language")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                    help="what --minutes counts: wall-clock time, or this process's CPU time divided by "
+                         "--threads (a run paused with SIGSTOP, e.g. during a benchmark, loses nothing)")
     ap.add_argument("--init", default=None, help="start from this checkpoint (its languages keep their vocabularies)")
     ap.add_argument("--out", default=os.path.join(C.HERE, "out", "ckpt.pt"))
     args = ap.parse_args()
@@ -172,7 +175,12 @@ def main():
     opt = torch.optim.AdamW(params, lr=args.lr, betas=(0.9, 0.98), weight_decay=1e-3)
     pre = B.make_preprocessor()
     budget = args.minutes * 60
-    t0 = time.time()
+    if args.clock == "cpu":
+        def now():
+            return time.process_time() / args.threads
+    else:
+        now = time.time
+    t0 = now()
     last_eval = t0
     step = 0
     epoch = {lang: 0 for lang in args.langs}
@@ -183,11 +191,11 @@ def main():
     def save(tag=""):
         torch.save({"cfg": cfg, "langs": args.langs, "vocab": vocab,
                     "state": {k: getattr(model, k).state_dict() for k in ("encoder", "ctc", "rnnt", "joint")},
-                    "step": step, "minutes": (time.time() - t0) / 60, "hist": hist, "args": vars(args)},
+                    "step": step, "minutes": (now() - t0) / 60, "hist": hist, "args": vars(args)},
                    args.out)
 
     while True:
-        el = time.time() - t0
+        el = now() - t0
         if el > budget:
             break
         frac = el / budget
@@ -227,10 +235,10 @@ def main():
             last_eval = time.time()
     for lg in args.langs:
         cer, wer = eval_ctc(model, vocab[lg], lg, tests[lg], pre, n=args.final_n)
-        hist.append({"step": step, "minutes": round((time.time() - t0) / 60, 1), "lang": lg, "ctc_cer": cer, "ctc_wer": wer})
+        hist.append({"step": step, "minutes": round((now() - t0) / 60, 1), "lang": lg, "ctc_cer": cer, "ctc_wer": wer})
         print(f"FINAL {lg} step {step} CTC CER {cer:.4f} WER {wer:.4f}", flush=True)
     save()
-    print(f"done: {step} steps, {(time.time() - t0) / 60:.1f} min, epochs {epoch}", flush=True)
+    print(f"done: {step} steps, {(now() - t0) / 60:.1f} min, epochs {epoch}", flush=True)
 
 
 if __name__ == "__main__":

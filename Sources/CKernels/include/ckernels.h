@@ -30,6 +30,25 @@ void vani_bias_glu(const float *in, long rows, long channels, const float *bias,
 /// y[r, c] += bias[c].
 void vani_add_bias(float *y, long rows, long cols, const float *bias);
 
+// MARK: fork-join pool (pool.c)
+
+/// A task of a parallel step: called once for each index in 0..<tasks.
+typedef void (*vani_task_fn)(void *ctx, long index);
+/// Threads that take part in a parallel step, the caller included (default 1: serial).
+/// Starts worker threads as needed; they spin briefly after each step, then sleep.
+void vani_pool_set_threads(int threads);
+/// Overrides the setting for the calling thread only (0 removes the override); returns the
+/// previous override. Steps and splits started on this thread use it.
+int vani_pool_set_local_threads(int threads);
+/// The threads a step started on this thread uses (its override, else the process setting).
+int vani_pool_threads(void);
+/// 1 on a thread that is running a task of the pool.
+int vani_pool_in_task(void);
+/// Runs fn(ctx, i) for i in 0..<tasks on the pool and the calling thread; returns when all are
+/// done. Runs them serially on the caller when the pool has one thread, when called from inside
+/// a task, or when another thread is running a step at the same time.
+void vani_pool_run(long tasks, vani_task_fn fn, void *ctx);
+
 #ifdef __cplusplus
 }
 #endif
