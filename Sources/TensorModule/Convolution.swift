@@ -101,7 +101,9 @@ public func conv2d(_ input: UnsafePointer<Float>, shape: Conv2dShape,
     } else {
         precondition(shape.groups == shape.channelsIn && shape.groups == shape.channelsOut,
                      "only groups = 1 or depthwise (groups = channels) are supported, got groups \(shape.groups) for \(shape.channelsIn) → \(shape.channelsOut)")
-        for c in 0..<shape.channelsIn {
+        // Channels are independent: split them over the pool.
+        Parallel.rows(shape.channelsIn, cols: plane * k * k) { channels in
+        for c in channels {
             let src = input + c * h * w
             let dst = output + c * plane
             let wc = weight + c * k * k
@@ -121,6 +123,7 @@ public func conv2d(_ input: UnsafePointer<Float>, shape: Conv2dShape,
                     dst[oy * ow + ox] = acc
                 }
             }
+        }
         }
     }
 }

@@ -17,7 +17,10 @@ public func add(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into out: 
 
 /// x = max(x, 0) in place.
 public func relu(_ x: UnsafeMutablePointer<Float>, count: Int) {
-    for i in 0..<count { x[i] = max(x[i], 0) }
+    Parallel.chunks(count) { start, n in
+        let y = x + start
+        for i in 0..<n { y[i] = max(y[i], 0) }
+    }
 }
 
 /// x[r, c] = silu(x[r, c] + bias[c]) in place: a Linear's bias fused with SiLU (one pass).
