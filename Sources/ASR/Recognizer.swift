@@ -64,7 +64,8 @@ public struct ModelInfo: Sendable, Codable, Equatable {
 public struct RecognizerOptions: Sendable {
     /// Longest audio accepted, in seconds.
     public var maxAudioSeconds: Double = 3600
-    /// OpenBLAS threads used by one forward pass (0 = leave OpenBLAS's setting alone).
+    /// Threads one forward pass uses (`BLAS.setThreads`: Vani's pool splits the work, OpenBLAS
+    /// runs single-threaded); 0 leaves the process setting alone. Process-wide.
     /// A server running N requests at once should give N × threads ≤ cores.
     public var blasThreads: Int = 0
     /// How long audio is cut into windows.

@@ -4,8 +4,8 @@ import Foundation
 
 /// Everything `vani serve` can set. The defaults fit a small CPU machine.
 ///
-/// The threading rule: `concurrency × blasThreads ≤ cores`. OpenBLAS's thread count is
-/// process-global, so the service sets it once, when it loads the model, and runs at most
+/// The threading rule: `concurrency × blasThreads ≤ cores`. The thread count of a forward pass
+/// (`BLAS.setThreads`: Vani's pool over single-threaded OpenBLAS) is process-global, so the service sets it once, when it loads the model, and runs at most
 /// `concurrency` forward passes at a time on its own worker threads.
 public struct ServerConfiguration: Sendable {
     /// Address to bind; loopback unless told otherwise.
@@ -21,7 +21,7 @@ public struct ServerConfiguration: Sendable {
     public var maxBodyBytes: Int
     /// Forward passes run at once (worker threads).
     public var concurrency: Int
-    /// OpenBLAS threads per forward pass (set once, process-wide).
+    /// Threads per forward pass (set once, process-wide).
     public var blasThreads: Int
     /// Requests admitted beyond those running; more get 503 with `Retry-After`.
     public var queueCapacity: Int

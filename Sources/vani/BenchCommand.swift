@@ -51,7 +51,7 @@ struct BenchCommand: ParsableCommand {
         let entry = model.config.languages[lang]!
         if !json {
             print("model \(model.config.name): d_model \(c.dModel), \(c.layers) layers, \(recognizer.info.parameters) parameters, loaded in \(String(format: "%.1f", loadMs)) ms")
-            print("OpenBLAS core \(BLAS.coreName), \(BLAS.threads) thread(s); \(runs) runs after 1 warm-up; medians")
+            print("OpenBLAS core \(BLAS.coreName), \(BLAS.threads) thread(s) per forward pass (OpenBLAS itself \(BLAS.openBLASThreads)); \(runs) runs after 1 warm-up; medians")
             print("")
             print("| audio s | frontend ms | encoder ms | CTC ms | RNN-T ms | end-to-end ms | RTF | encoder GFLOP/s |")
             print("|---:|---:|---:|---:|---:|---:|---:|---:|")

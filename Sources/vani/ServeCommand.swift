@@ -37,7 +37,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Requests transcribed at once (default: cores / blas-threads).")
     var concurrency: Int?
 
-    @Option(help: "OpenBLAS threads per request (default: cores / concurrency).")
+    @Option(help: "Threads per forward pass (Vani's pool; OpenBLAS itself single-threaded; default: cores / concurrency).")
     var blasThreads: Int?
 
     @Option(help: "Requests that may wait beyond those running; more get 503 (default: 2 × concurrency).")
