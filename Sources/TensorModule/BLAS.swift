@@ -16,6 +16,22 @@ public enum BLAS {
         vani_pool_set_threads(Int32(max(1, count)))
     }
 
+    /// Products X · Wᵀ with at most this many rows of X use Vani's AVX-512 kernel that reads the
+    /// weights in place (Sources/CKernels/gemm.c); longer ones go to OpenBLAS, which is as fast
+    /// there (measured: Benchmarks/README.md).
+    public static let inPlaceWeightsMaxRows = 512
+
+    /// Whether that kernel can run here (the CPU has AVX-512F).
+    public static var inPlaceWeightsGEMM: Bool { vani_sgemm_nt_available() != 0 }
+
+    /// Runs `body` with products started on this thread going to OpenBLAS only (to compare the
+    /// two in tests and benchmarks). `body` must not move to another thread.
+    public static func withOpenBLASOnly<T>(_ body: () throws -> T) rethrows -> T {
+        let previous = vani_sgemm_nt_set_disabled_here(1)
+        defer { vani_sgemm_nt_set_disabled_here(previous) }
+        return try body()
+    }
+
     /// Threads one forward pass uses (the pool's, or OpenBLAS's own default before `setThreads`).
     public static var threads: Int { max(Int(vani_pool_threads()), Int(openblas_get_num_threads())) }
 
@@ -52,7 +68,12 @@ public func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k:
         return
     }
     let threads = Parallel.threads
-    if threads > 1, 2 * m * n * k >= Parallel.minimumGEMMWork, !Parallel.inTask {
+    let split = threads > 1 && 2 * m * n * k >= Parallel.minimumGEMMWork && !Parallel.inTask
+    if !transA, transB, m <= BLAS.inPlaceWeightsMaxRows,
+       vani_sgemm_nt(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, Int32(split ? threads : 1)) != 0 {
+        return   // X · Wᵀ with a short X: the kernel that reads W in place (Sources/CKernels/gemm.c)
+    }
+    if split {
         // Split C by column blocks (each thread streams its own rows of a [N, K] weight), or
         // by row blocks when C is too narrow; each part is one single-threaded OpenBLAS call.
         let byColumns = n >= 64 * threads || n >= m

@@ -144,19 +144,24 @@ struct BenchCommand: ParsableCommand {
             let x = Tensor(zeros: [t, k]), w = Tensor(zeros: [n, k]), y = Tensor(zeros: [t, n])
             for i in 0..<x.count { x.pointer[i] = Float(i % 7) * 0.1 }
             for i in 0..<w.count { w.pointer[i] = Float(i % 5) * 0.01 }
-            var times: [Double] = []
-            for run in 0...runs {
-                let t0 = DispatchTime.now().uptimeNanoseconds
-                linear(x.pointer, rows: t, inFeatures: k, weight: w.pointer, bias: nil, outFeatures: n, into: y.pointer)
-                if run > 0 { times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9) }
+            func time() -> Double {
+                var times: [Double] = []
+                for run in 0...runs {
+                    let t0 = DispatchTime.now().uptimeNanoseconds
+                    linear(x.pointer, rows: t, inFeatures: k, weight: w.pointer, bias: nil, outFeatures: n, into: y.pointer)
+                    if run > 0 { times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9) }
+                }
+                return Self.median(times)
             }
-            let m = Self.median(times)
+            let m = time()
+            let openBLAS = BLAS.withOpenBLASOnly { time() }
             let flop = 2.0 * Double(t * k * n)
             totalFlop += flop; totalSeconds += m
             if json {
-                print("{\"sgemm\": [\(t), \(k), \(n)], \"gflops\": \(String(format: "%.1f", flop / m / 1e9))}")
+                print("{\"sgemm\": [\(t), \(k), \(n)], \"gflops\": \(String(format: "%.1f", flop / m / 1e9)), \"openblas_gflops\": \(String(format: "%.1f", flop / openBLAS / 1e9))}")
             } else {
-                print(String(format: "sgemm T=%d in=%d out=%d: %.2f ms, %.0f GFLOP/s", t, k, n, m * 1e3, flop / m / 1e9))
+                print(String(format: "sgemm T=%d in=%d out=%d: %.2f ms, %.0f GFLOP/s (OpenBLAS alone: %.2f ms, %.0f GFLOP/s)",
+                             t, k, n, m * 1e3, flop / m / 1e9, openBLAS * 1e3, flop / openBLAS / 1e9))
             }
         }
         if json {

@@ -168,4 +168,60 @@ struct ParallelTests {
             #expect(result.withinTolerance, "\(name): \(result)")
         }
     }
+
+    @Test("the in-place-weights kernel (X · Wᵀ) equals float64 and OpenBLAS on odd shapes and strides",
+          arguments: [(2, 9, 17), (31, 33, 100), (33, 8, 1), (64, 100, 1500), (300, 40, 2050), (512, 24, 64)])
+    func inPlaceWeightsKernel(shape: (Int, Int, Int)) {
+        let (m, n, k) = shape
+        // Padded leading dimensions: the kernel must honour lda/ldb/ldc.
+        let (lda, ldb, ldc) = (k + 3, k + 5, n + 7)
+        let a = values(m * lda, seed: 21), b = values(n * ldb, seed: 22)
+        for (alpha, beta) in [(Float(1), Float(0)), (0.75, 0.5)] {
+            // With beta 0, C starts as NaN: the result must not read it.
+            let c0 = beta == 0 ? [Float](repeating: .nan, count: m * ldc) : values(m * ldc, seed: 23)
+            func run(threads: Int, openBLASOnly: Bool) -> [Float] {
+                var c = c0
+                withThreads(threads) {
+                    let product = {
+                        c.withUnsafeMutableBufferPointer { cp in
+                            sgemm(transA: false, transB: true, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+                                  b: b, ldb: ldb, beta: beta, c: cp.baseAddress!, ldc: ldc)
+                        }
+                    }
+                    if openBLASOnly { BLAS.withOpenBLASOnly(product) } else { product() }
+                }
+                return (0..<m).flatMap { i in c[(i * ldc)..<(i * ldc + n)] }
+            }
+            var reference = [Float](repeating: 0, count: m * n)
+            for i in 0..<m {
+                for j in 0..<n {
+                    var sum = 0.0
+                    for p in 0..<k { sum += Double(a[i * lda + p]) * Double(b[j * ldb + p]) }
+                    reference[i * n + j] = Float(Double(alpha) * sum + (beta == 0 ? 0 : Double(beta) * Double(c0[i * ldc + j])))
+                }
+            }
+            let openBLAS = run(threads: 1, openBLASOnly: true)
+            for threads in [1, 2] {
+                let kernel = run(threads: threads, openBLASOnly: false)
+                let result = compare(kernel, reference, atol: 1e-4, rtol: 1e-4)
+                #expect(result.withinTolerance, "m=\(m) n=\(n) k=\(k) alpha=\(alpha) beta=\(beta) threads=\(threads): \(result)")
+                let vsBLAS = compare(kernel, openBLAS, atol: 1e-4, rtol: 1e-4)
+                #expect(vsBLAS.withinTolerance, "vs OpenBLAS, threads=\(threads): \(vsBLAS)")
+                if threads == 2 {
+                    // One output element is one FMA chain over K whatever the split: bit-identical.
+                    #expect(kernel == run(threads: 1, openBLASOnly: false), "2 threads differ from 1")
+                }
+                // Nothing written past the n columns of each row of C.
+                var c = c0
+                withThreads(threads) {
+                    c.withUnsafeMutableBufferPointer { cp in
+                        sgemm(transA: false, transB: true, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+                              b: b, ldb: ldb, beta: beta, c: cp.baseAddress!, ldc: ldc)
+                    }
+                }
+                let padding = (0..<m).flatMap { i in (n..<ldc).map { i * ldc + $0 } }
+                #expect(padding.allSatisfy { c[$0].bitPattern == c0[$0].bitPattern }, "padding of C was written")
+            }
+        }
+    }
 }

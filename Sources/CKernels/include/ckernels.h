@@ -49,6 +49,19 @@ int vani_pool_in_task(void);
 /// a task, or when another thread is running a step at the same time.
 void vani_pool_run(long tasks, vani_task_fn fn, void *ctx);
 
+// MARK: GEMM over weights used in place (gemm.c)
+
+/// 1 when `vani_sgemm_nt` can run on this CPU (AVX-512F).
+int vani_sgemm_nt_available(void);
+/// With 1, `vani_sgemm_nt` called on this thread declines (returns 0); returns the previous value.
+int vani_sgemm_nt_set_disabled_here(int disabled);
+/// C[m×n] = alpha · A[m×k] · B[n×k]ᵀ + beta · C (row-major; beta 0 never reads C), over
+/// `threads` parts of the pool. Meant for short A (m up to a few hundred rows) and a large B
+/// (weights): B is read in place, only A is packed. Returns 0 (and does nothing) when the CPU
+/// lacks AVX-512F or scratch memory cannot be had; the caller then uses BLAS.
+int vani_sgemm_nt(long m, long n, long k, float alpha, const float *a, long lda, const float *b, long ldb,
+                  float beta, float *c, long ldc, int threads);
+
 #ifdef __cplusplus
 }
 #endif
