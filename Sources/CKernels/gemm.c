@@ -62,47 +62,34 @@ static void pack_panel(void *ctx, long q) {
 }
 
 #if defined(__x86_64__) && defined(__clang__)
+// acc[r] += B[r, kk] · panel[kk, 0..<32] for r < rows: 2·rows FMAs with one broadcast weight each.
+__attribute__((target("avx512f,fma"), always_inline))
+static inline void tile_step(__m512 acc[ROWS][2], int rows, const float *b, long ldb, const float *panel, long kk) {
+    __m512 p0 = _mm512_load_ps(panel + kk * PANEL), p1 = _mm512_load_ps(panel + kk * PANEL + 16);
+    for (int r = 0; r < rows; r++) {
+        __m512 w = _mm512_set1_ps(b[r * ldb + kk]);
+        acc[r][0] = _mm512_fmadd_ps(w, p0, acc[r][0]);
+        acc[r][1] = _mm512_fmadd_ps(w, p1, acc[r][1]);
+    }
+}
+
 // One tile: C[m0 + i, n0 + r] = alpha · Σ_kk A[m0 + i, kk] · B[n0 + r, kk] + beta · C[…] for
 // i < mrows (≤ 32, A's rows in the packed panel) and r < rows (≤ ROWS weight rows at b).
+// With `next`, the next ROWS weight rows are fetched towards L2 while the tile runs.
 __attribute__((target("avx512f,fma")))
 static void tile_avx512(long rows, const float *b, long ldb, const float *panel, long k, long mrows,
                         float alpha, float beta, float *c, long ldc, const float *next) {
     __m512 acc[ROWS][2];
     for (int r = 0; r < ROWS; r++) { acc[r][0] = _mm512_setzero_ps(); acc[r][1] = _mm512_setzero_ps(); }
-    if (next) {
-        // Fetch the next weight rows into L2 while this tile runs (one line of each per 16 steps).
+    if (rows == ROWS) {
         for (long k0 = 0; k0 < k; k0 += 16) {
-            for (int r = 0; r < ROWS; r++) _mm_prefetch((const char *)(next + r * ldb + k0), _MM_HINT_T1);
+            if (next)  // one line of each next row per 16 steps, as fast as this tile reads its own
+                for (int r = 0; r < ROWS; r++) _mm_prefetch((const char *)(next + r * ldb + k0), _MM_HINT_T1);
             long k1 = k - k0 < 16 ? k : k0 + 16;
-            for (long kk = k0; kk < k1; kk++) {
-                __m512 p0 = _mm512_load_ps(panel + kk * PANEL), p1 = _mm512_load_ps(panel + kk * PANEL + 16);
-#pragma clang loop unroll(full)
-                for (int r = 0; r < ROWS; r++) {
-                    __m512 w = _mm512_set1_ps(b[r * ldb + kk]);
-                    acc[r][0] = _mm512_fmadd_ps(w, p0, acc[r][0]);
-                    acc[r][1] = _mm512_fmadd_ps(w, p1, acc[r][1]);
-                }
-            }
-        }
-    } else if (rows == ROWS) {
-        for (long kk = 0; kk < k; kk++) {
-            __m512 p0 = _mm512_load_ps(panel + kk * PANEL), p1 = _mm512_load_ps(panel + kk * PANEL + 16);
-#pragma clang loop unroll(full)
-            for (int r = 0; r < ROWS; r++) {
-                __m512 w = _mm512_set1_ps(b[r * ldb + kk]);
-                acc[r][0] = _mm512_fmadd_ps(w, p0, acc[r][0]);
-                acc[r][1] = _mm512_fmadd_ps(w, p1, acc[r][1]);
-            }
+            for (long kk = k0; kk < k1; kk++) tile_step(acc, ROWS, b, ldb, panel, kk);
         }
     } else {
-        for (long kk = 0; kk < k; kk++) {
-            __m512 p0 = _mm512_load_ps(panel + kk * PANEL), p1 = _mm512_load_ps(panel + kk * PANEL + 16);
-            for (long r = 0; r < rows; r++) {
-                __m512 w = _mm512_set1_ps(b[r * ldb + kk]);
-                acc[r][0] = _mm512_fmadd_ps(w, p0, acc[r][0]);
-                acc[r][1] = _mm512_fmadd_ps(w, p1, acc[r][1]);
-            }
-        }
+        for (long kk = 0; kk < k; kk++) tile_step(acc, (int)rows, b, ldb, panel, kk);
     }
     // The tile is Cᵀ (weight rows × A rows): transpose it through the stack into C's rows.
     float t[ROWS][PANEL] __attribute__((aligned(64)));
