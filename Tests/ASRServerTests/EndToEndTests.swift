@@ -89,6 +89,32 @@ import VaniTestSupport
         }
     }
 
+    /// `Samples/samples.json`: each bundled sample's language and the sentence it speaks.
+    struct Sample: Decodable { let language: String; let text: String }
+
+    @Test("the bundled samples come back over /asr as the sentences they speak, with both decoders")
+    func bundledSamples() async throws {
+        // Only the bundled model is expected to know these sentences (VANI_MODEL may be any model).
+        guard ProcessInfo.processInfo.environment["VANI_MODEL"] == nil else { return }
+        let folder = Fixtures.root.appendingPathComponent("Samples")
+        let samples = try JSONDecoder().decode([String: Sample].self,
+                                               from: Data(contentsOf: folder.appendingPathComponent("samples.json")))
+        #expect(samples["hi-sample.wav"] != nil, "the Hindi sample of `make run` is listed")
+        try await service().application().test(.router) { client in
+            for (file, sample) in samples.sorted(by: { $0.key < $1.key }) {
+                #expect(Self.languages.contains(sample.language), "\(file): the model does not offer \(sample.language)")
+                let audio = try Data(contentsOf: folder.appendingPathComponent(file)).base64EncodedString()
+                for decoder in ["ctc", "rnnt"] {
+                    let response = try await client.execute(
+                        uri: "/asr", method: .post, headers: .json,
+                        body: jsonBody(["audio": audio, "language": sample.language, "decoding": decoder]))
+                    #expect(response.status == .ok, "\(file) \(decoder): \(response.text)")
+                    #expect(response.json["text"] as? String == sample.text, "\(file) \(decoder)")
+                }
+            }
+        }
+    }
+
     @Test func invocationsAndBatchesInOrder() async throws {
         // Three different clips (and a second language when the model offers one), so that
         // the order of the answers is checked; works for models trained on Hindi only too.
