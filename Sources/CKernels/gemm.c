@@ -11,6 +11,8 @@
 // finished 8 × 32 tile of Cᵀ is transposed through the stack into C. Threads split the output
 // columns; one output element is one FMA chain over K in order, whatever the thread count.
 #include "ckernels.h"
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #if defined(__x86_64__)
@@ -32,15 +34,22 @@ typedef struct {
     long parts;
 } gemm_job;
 
+// Per-thread scratch for the packed panels, grown when needed and freed when its thread exits.
 static _Thread_local float *scratch = 0;
 static _Thread_local long scratch_floats = 0;
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void make_scratch_key(void) { pthread_key_create(&scratch_key, free); }
 
 static float *scratch_for(long floats) {
     if (floats <= scratch_floats) return scratch;
+    pthread_once(&scratch_once, make_scratch_key);
     free(scratch);
     long rounded = (floats + 4095) & ~4095L;
     scratch = aligned_alloc(64, (size_t)rounded * sizeof(float));
     scratch_floats = scratch ? rounded : 0;
+    pthread_setspecific(scratch_key, scratch);  // freed by the key's destructor at thread exit
     return scratch;
 }
 
@@ -142,12 +151,14 @@ int vani_sgemm_nt_set_disabled_here(int disabled) {
 
 int vani_sgemm_nt_available(void) {
 #ifdef HAVE_TILE
-    static int cached = -1;
-    if (cached < 0) {
+    static _Atomic int cached = -1;
+    int value = atomic_load_explicit(&cached, memory_order_relaxed);
+    if (value < 0) {
         __builtin_cpu_init();
-        cached = __builtin_cpu_supports("avx512f") ? 1 : 0;
+        value = __builtin_cpu_supports("avx512f") ? 1 : 0;
+        atomic_store_explicit(&cached, value, memory_order_relaxed);
     }
-    return cached;
+    return value;
 #else
     return 0;
 #endif

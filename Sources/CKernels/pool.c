@@ -29,6 +29,7 @@
 
 static struct {
     pthread_mutex_t submit;        // held by the thread running a parallel step
+    pthread_mutex_t start;         // held while worker threads are started (never during a step)
     pthread_mutex_t sleep_lock;
     pthread_cond_t wake;
     _Atomic uint64_t ticket;
@@ -41,6 +42,7 @@ static struct {
     void *ctx;
 } pool = {
     .submit = PTHREAD_MUTEX_INITIALIZER,
+    .start = PTHREAD_MUTEX_INITIALIZER,
     .sleep_lock = PTHREAD_MUTEX_INITIALIZER,
     .wake = PTHREAD_COND_INITIALIZER,
     .threads = 1,
@@ -74,9 +76,9 @@ static void drain(uint32_t gen) {
 static void *worker_main(void *arg) {
     int id = (int)(intptr_t)arg;  // 1-based; the submitter is thread 0
     uint32_t seen = gen_of(atomic_load(&pool.ticket));
+    int spins = 0;
     for (;;) {
         uint64_t t;
-        int spins = 0;
         while (gen_of(t = atomic_load(&pool.ticket)) == seen) {
             if (++spins < SPIN_ROUNDS) { CPU_RELAX(); continue; }
             pthread_mutex_lock(&pool.sleep_lock);
@@ -87,12 +89,18 @@ static void *worker_main(void *arg) {
             spins = 0;
         }
         seen = gen_of(t);
-        if (id < atomic_load(&pool.step_threads)) drain(seen);
+        if (id < atomic_load(&pool.step_threads)) {
+            drain(seen);
+            spins = 0;             // spin a while: the next step usually follows at once
+        } else {
+            spins = SPIN_ROUNDS;   // not part of this step: back to sleep without spinning
+        }
     }
     return 0;
 }
 
-// Starts workers until `threads` can take part; returns how many can. Called with `submit` held.
+// Starts workers until `threads` can take part; returns how many can. Called with `start` held
+// (not `submit`, so that a task may change the setting without waiting for its own step).
 static int start_workers(int threads) {
     if (threads < 1) threads = 1;
     if (threads > MAX_THREADS) threads = MAX_THREADS;
@@ -112,9 +120,9 @@ static int start_workers(int threads) {
 }
 
 void vani_pool_set_threads(int threads) {
-    pthread_mutex_lock(&pool.submit);
+    pthread_mutex_lock(&pool.start);
     atomic_store(&pool.threads, start_workers(threads));
-    pthread_mutex_unlock(&pool.submit);
+    pthread_mutex_unlock(&pool.start);
 }
 
 int vani_pool_set_local_threads(int threads) {
@@ -122,9 +130,9 @@ int vani_pool_set_local_threads(int threads) {
     if (threads <= 0) {
         local_threads = 0;
     } else {
-        pthread_mutex_lock(&pool.submit);
+        pthread_mutex_lock(&pool.start);
         local_threads = start_workers(threads);
-        pthread_mutex_unlock(&pool.submit);
+        pthread_mutex_unlock(&pool.start);
     }
     return previous;
 }
@@ -139,7 +147,11 @@ void vani_pool_run(long tasks, vani_task_fn fn, void *ctx) {
     // thread is using the pool (a second request in a server), or past the ticket's 16 bits.
     int threads = vani_pool_threads();
     if (tasks == 1 || in_task || threads <= 1 || tasks > 0xFFFF || pthread_mutex_trylock(&pool.submit) != 0) {
+        // Serial, but still "in a task": steps started by fn run serially too, as in the pool.
+        int outer = in_task;
+        in_task = 1;
         for (long i = 0; i < tasks; i++) fn(ctx, i);
+        in_task = outer;
         return;
     }
     atomic_store(&pool.step_threads, threads);
@@ -154,6 +166,9 @@ void vani_pool_run(long tasks, vani_task_fn fn, void *ctx) {
         pthread_mutex_unlock(&pool.sleep_lock);
     }
     drain(gen);
-    while (atomic_load(&pool.done) < tasks) CPU_RELAX();
+    // Wait for tasks other threads claimed; yield now and then in case one of them was preempted.
+    for (long spins = 1; atomic_load(&pool.done) < tasks; spins++) {
+        if (spins % 4096 == 0) sched_yield(); else CPU_RELAX();
+    }
     pthread_mutex_unlock(&pool.submit);
 }

@@ -73,7 +73,9 @@ public func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k:
        vani_sgemm_nt(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, Int32(split ? threads : 1)) != 0 {
         return   // X · Wᵀ with a short X: the kernel that reads W in place (Sources/CKernels/gemm.c)
     }
-    if split {
+    // Split into single-threaded OpenBLAS calls only when OpenBLAS is single-threaded (after
+    // `setThreads`): parts calling a multi-threaded OpenBLAS at once would oversubscribe the cores.
+    if split, openblas_get_num_threads() == 1 {
         // Split C by column blocks (each thread streams its own rows of a [N, K] weight), or
         // by row blocks when C is too narrow; each part is one single-threaded OpenBLAS call.
         let byColumns = n >= 64 * threads || n >= m

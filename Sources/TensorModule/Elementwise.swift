@@ -30,6 +30,7 @@ public func biasSilu(_ x: UnsafeMutablePointer<Float>, rows: Int, cols: Int, bia
 
 /// GLU with the pointwise conv's bias fused in: out[r, c] = (in[r, c] + b[c]) ·
 /// sigmoid(in[r, channels + c] + b[channels + c]); `bias` has 2·channels entries.
+/// `input` and `output` must not overlap (rows are split over threads).
 public func biasGLU(_ input: UnsafePointer<Float>, rows: Int, channels: Int, bias: UnsafePointer<Float>,
                     into output: UnsafeMutablePointer<Float>) {
     Parallel.rows(rows, cols: 3 * channels) { r in
@@ -54,6 +55,7 @@ public func silu(_ x: UnsafeMutablePointer<Float>, count: Int) {
 
 /// Gated linear unit over the last axis: out[r, c] = in[r, c] · sigmoid(in[r, channels + c]),
 /// with `input` [rows, 2·channels] and `output` [rows, channels].
+/// `input` and `output` must not overlap (rows are split over threads).
 public func glu(_ input: UnsafePointer<Float>, rows: Int, channels: Int, into output: UnsafeMutablePointer<Float>) {
     Parallel.rows(rows, cols: 3 * channels) { r in
         vani_glu(input + r.lowerBound * 2 * channels, r.count, channels, output + r.lowerBound * channels)

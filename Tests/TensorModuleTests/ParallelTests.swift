@@ -10,7 +10,10 @@ import VaniTestSupport
 
 /// Runs `body` with `threads` threads on this test's thread only (other suites run at the same time).
 private func withThreads<T>(_ threads: Int, _ body: () throws -> T) rethrows -> T {
-    try Parallel.withThreads(threads) {
+    // The GEMM split applies only over a single-threaded OpenBLAS, as after BLAS.setThreads; keep
+    // the process's pool setting as it is and make OpenBLAS single-threaded.
+    if BLAS.openBLASThreads != 1 { BLAS.setThreads(Parallel.threads) }
+    return try Parallel.withThreads(threads) {
         #expect(Parallel.threads == threads)
         return try body()
     }
@@ -47,7 +50,8 @@ struct ParallelTests {
             hits.initialize(repeating: 0, count: 8 * 50)
             Parallel.forEach(8) { outer in
                 #expect(Parallel.inTask)
-                Parallel.forEach(50) { inner in hits[outer * 50 + inner] += 1 }
+                // Changing this thread's setting inside a task must not wait for the step.
+                Parallel.withThreads(1) { Parallel.forEach(50) { inner in hits[outer * 50 + inner] += 1 } }
             }
             #expect((0..<400).allSatisfy { hits[$0] == 1 })
             #expect(!Parallel.inTask)
@@ -170,15 +174,24 @@ struct ParallelTests {
     }
 
     @Test("the in-place-weights kernel (X · Wᵀ) equals float64 and OpenBLAS on odd shapes and strides",
-          arguments: [(2, 9, 17), (31, 33, 100), (33, 8, 1), (64, 100, 1500), (300, 40, 2050), (512, 24, 64)])
+          arguments: [(2, 9, 17), (31, 33, 100), (33, 8, 1), (64, 100, 1500), (300, 40, 2050), (512, 24, 64),
+                      (96, 200, 1024), (33, 130, 1025), (64, 64, 2048)])
     func inPlaceWeightsKernel(shape: (Int, Int, Int)) {
+        // Where the CPU lacks AVX-512F this compares OpenBLAS with itself (the fallback path).
         let (m, n, k) = shape
-        // Padded leading dimensions: the kernel must honour lda/ldb/ldc.
+        // Padded leading dimensions: the kernel must honour lda/ldb/ldc; NaN past k in A and B
+        // makes any read beyond k show in the result.
         let (lda, ldb, ldc) = (k + 3, k + 5, n + 7)
-        let a = values(m * lda, seed: 21), b = values(n * ldb, seed: 22)
+        func padded(_ rows: Int, _ ld: Int, seed: UInt64) -> [Float] {
+            var x = values(rows * ld, seed: seed)
+            for r in 0..<rows { for p in k..<ld { x[r * ld + p] = .nan } }
+            return x
+        }
+        let a = padded(m, lda, seed: 21), b = padded(n, ldb, seed: 22)
         for (alpha, beta) in [(Float(1), Float(0)), (0.75, 0.5)] {
-            // With beta 0, C starts as NaN: the result must not read it.
-            let c0 = beta == 0 ? [Float](repeating: .nan, count: m * ldc) : values(m * ldc, seed: 23)
+            // With beta 0, C starts as NaN: the result must not read it. Two sentinel rows follow C.
+            let c0 = (beta == 0 ? [Float](repeating: .nan, count: m * ldc) : values(m * ldc, seed: 23))
+                + values(2 * ldc, seed: 24)
             func run(threads: Int, openBLASOnly: Bool) -> [Float] {
                 var c = c0
                 withThreads(threads) {
@@ -201,15 +214,15 @@ struct ParallelTests {
                 }
             }
             let openBLAS = run(threads: 1, openBLASOnly: true)
-            for threads in [1, 2] {
+            for threads in [1, 2, 3] {
                 let kernel = run(threads: threads, openBLASOnly: false)
                 let result = compare(kernel, reference, atol: 1e-4, rtol: 1e-4)
                 #expect(result.withinTolerance, "m=\(m) n=\(n) k=\(k) alpha=\(alpha) beta=\(beta) threads=\(threads): \(result)")
                 let vsBLAS = compare(kernel, openBLAS, atol: 1e-4, rtol: 1e-4)
                 #expect(vsBLAS.withinTolerance, "vs OpenBLAS, threads=\(threads): \(vsBLAS)")
-                if threads == 2 {
+                if threads > 1 {
                     // One output element is one FMA chain over K whatever the split: bit-identical.
-                    #expect(kernel == run(threads: 1, openBLASOnly: false), "2 threads differ from 1")
+                    #expect(kernel == run(threads: 1, openBLASOnly: false), "\(threads) threads differ from 1")
                 }
                 // Nothing written past the n columns of each row of C.
                 var c = c0
@@ -219,8 +232,8 @@ struct ParallelTests {
                               b: b, ldb: ldb, beta: beta, c: cp.baseAddress!, ldc: ldc)
                     }
                 }
-                let padding = (0..<m).flatMap { i in (n..<ldc).map { i * ldc + $0 } }
-                #expect(padding.allSatisfy { c[$0].bitPattern == c0[$0].bitPattern }, "padding of C was written")
+                let padding = (0..<m).flatMap { i in (n..<ldc).map { i * ldc + $0 } } + Array((m * ldc)..<c0.count)
+                #expect(padding.allSatisfy { c[$0].bitPattern == c0[$0].bitPattern }, "C was written outside its m × n")
             }
         }
     }
