@@ -33,7 +33,7 @@ public enum BLAS {
     }
 
     /// Threads one forward pass uses (the pool's, or OpenBLAS's own default before `setThreads`).
-    public static var threads: Int { max(Int(vani_pool_threads()), Int(openblas_get_num_threads())) }
+    public static var threads: Int { max(Parallel.threads, openBLASThreads) }
 
     /// Threads OpenBLAS itself uses for one call (1 after `setThreads`).
     public static var openBLASThreads: Int { Int(openblas_get_num_threads()) }
@@ -67,6 +67,11 @@ public func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k:
                     a, Int32(incA), beta, c, 1)
         return
     }
+    // One OpenBLAS call on a block of the product (transposes as asked).
+    func blas(_ m: Int, _ n: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>) {
+        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
     let threads = Parallel.threads
     let split = threads > 1 && 2 * m * n * k >= Parallel.minimumGEMMWork && !Parallel.inTask
     if !transA, transB, m <= BLAS.inPlaceWeightsMaxRows,
@@ -75,7 +80,7 @@ public func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k:
     }
     // Split into single-threaded OpenBLAS calls only when OpenBLAS is single-threaded (after
     // `setThreads`): parts calling a multi-threaded OpenBLAS at once would oversubscribe the cores.
-    if split, openblas_get_num_threads() == 1 {
+    if split, BLAS.openBLASThreads == 1 {
         // Split C by column blocks (each thread streams its own rows of a [N, K] weight), or
         // by row blocks when C is too narrow; each part is one single-threaded OpenBLAS call.
         let byColumns = n >= 64 * threads || n >= m
@@ -86,20 +91,15 @@ public func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k:
                 let lo = (extent * p / parts) & ~15
                 let hi = p == parts - 1 ? extent : (extent * (p + 1) / parts) & ~15
                 if byColumns {
-                    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                                Int32(m), Int32(hi - lo), Int32(k), alpha, a, Int32(lda),
-                                b + (transB ? lo * ldb : lo), Int32(ldb), beta, c + lo, Int32(ldc))
+                    blas(m, hi - lo, a, b + (transB ? lo * ldb : lo), c + lo)
                 } else {
-                    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                                Int32(hi - lo), Int32(n), Int32(k), alpha, a + (transA ? lo : lo * lda), Int32(lda),
-                                b, Int32(ldb), beta, c + lo * ldc, Int32(ldc))
+                    blas(hi - lo, n, a + (transA ? lo : lo * lda), b, c + lo * ldc)
                 }
             }
             return
         }
     }
-    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    blas(m, n, a, b, c)
 }
 
 /// A batch of independent products with fixed strides between operands (attention heads):

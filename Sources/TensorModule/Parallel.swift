@@ -29,10 +29,8 @@ public enum Parallel {
     /// `body` must be safe to call from several threads at once for different indices.
     public static func forEach(_ count: Int, _ body: (Int) -> Void) {
         if count <= 0 { return }
-        if count == 1 || threads <= 1 || inTask {
-            for i in 0..<count { body(i) }
-            return
-        }
+        if count == 1 { return body(0) }
+        // pool.c decides whether to share the step or run it serially here.
         withoutActuallyEscaping(body) { escapable in
             var task = escapable
             withUnsafeMutablePointer(to: &task) { pointer in
