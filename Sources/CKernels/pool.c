@@ -17,6 +17,7 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <unistd.h>
 #if defined(__x86_64__)
 #include <immintrin.h>
 #define CPU_RELAX() _mm_pause()
@@ -37,7 +38,7 @@ static struct {
     _Atomic int sleepers;
     _Atomic int threads;           // the process setting: threads taking part, the submitter included
     _Atomic int step_threads;      // threads taking part in the current step
-    int workers;                   // worker threads started so far
+    _Atomic int workers;           // worker threads started so far
     vani_task_fn fn;
     void *ctx;
 } pool = {
@@ -139,6 +140,18 @@ int vani_pool_set_local_threads(int threads) {
 
 int vani_pool_threads(void) { return local_threads > 0 ? local_threads : atomic_load(&pool.threads); }
 
+// OpenBLAS is part of every program that links this library (TensorModule's CBLAS target).
+extern void openblas_set_num_threads(int threads);
+
+// At load, before any product runs: OpenBLAS single-threaded for the whole process (the pool
+// shares the work), and the pool's default is every online core (workers start at the first
+// shared step). Results then never depend on when or whether a thread count is set.
+__attribute__((constructor)) static void pool_defaults(void) {
+    openblas_set_num_threads(1);
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    atomic_store(&pool.threads, cores < 1 ? 1 : (cores > MAX_THREADS ? MAX_THREADS : (int)cores));
+}
+
 int vani_pool_in_task(void) { return in_task; }
 
 void vani_pool_run(long tasks, vani_task_fn fn, void *ctx) {
@@ -153,6 +166,12 @@ void vani_pool_run(long tasks, vani_task_fn fn, void *ctx) {
         for (long i = 0; i < tasks; i++) fn(ctx, i);
         in_task = outer;
         return;
+    }
+    if (pool.workers < threads - 1) {  // the default setting starts its workers here, once
+        pthread_mutex_lock(&pool.start);
+        int available = start_workers(threads);
+        pthread_mutex_unlock(&pool.start);
+        if (available < threads) threads = available;
     }
     atomic_store(&pool.step_threads, threads);
     pool.fn = fn;

@@ -5,12 +5,12 @@ import CKernels
 
 /// Process-wide threading of the numeric code.
 public enum BLAS {
-    /// Sets the threads one forward pass uses: OpenBLAS itself runs single-threaded and Vani's
-    /// pool (`Parallel`) splits each large GEMM by output columns, attention by heads and the
-    /// element-wise loops by rows over `count` threads (measured faster than OpenBLAS's own
-    /// threading at the encoder's shapes: Benchmarks/README.md). Process-global: a server
-    /// running N inferences at once should keep N × threads ≤ cores. Until this is called,
-    /// OpenBLAS keeps its own default threading and the pool is serial.
+    /// Sets the threads one forward pass uses. OpenBLAS itself always runs single-threaded (set
+    /// when the library loads) and Vani's pool (`Parallel`) splits each large GEMM by output
+    /// columns, attention by heads and the element-wise loops by rows over `count` threads
+    /// (measured faster than OpenBLAS's own threading at the encoder's shapes:
+    /// Benchmarks/README.md). Process-global: a server running N inferences at once should keep
+    /// N × threads ≤ cores. Until this is called, the pool uses every online core.
     public static func setThreads(_ count: Int) {
         openblas_set_num_threads(1)
         vani_pool_set_threads(Int32(max(1, count)))
@@ -32,10 +32,10 @@ public enum BLAS {
         return try body()
     }
 
-    /// Threads one forward pass uses (the pool's, or OpenBLAS's own default before `setThreads`).
-    public static var threads: Int { max(Parallel.threads, openBLASThreads) }
+    /// Threads one forward pass uses (the pool's setting).
+    public static var threads: Int { Parallel.threads }
 
-    /// Threads OpenBLAS itself uses for one call (1 after `setThreads`).
+    /// Threads OpenBLAS itself uses for one call (1: set when the library loads).
     public static var openBLASThreads: Int { Int(openblas_get_num_threads()) }
 
     /// The kernel OpenBLAS chose for this CPU (`Haswell`, `Cooperlake`, …).
@@ -73,19 +73,19 @@ public func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k:
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
     let threads = Parallel.threads
-    let split = threads > 1 && 2 * m * n * k >= Parallel.minimumGEMMWork && !Parallel.inTask
+    let large = 2 * m * n * k >= Parallel.minimumGEMMWork
     if !transA, transB, m <= BLAS.inPlaceWeightsMaxRows,
-       vani_sgemm_nt(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, Int32(split ? threads : 1)) != 0 {
+       vani_sgemm_nt(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, Int32(large && !Parallel.inTask ? threads : 1)) != 0 {
         return   // X · Wᵀ with a short X: the kernel that reads W in place (Sources/CKernels/gemm.c)
     }
-    // Split into single-threaded OpenBLAS calls only when OpenBLAS is single-threaded (after
-    // `setThreads`): parts calling a multi-threaded OpenBLAS at once would oversubscribe the cores.
-    if split, BLAS.openBLASThreads == 1 {
-        // Split C by column blocks (each thread streams its own rows of a [N, K] weight), or
-        // by row blocks when C is too narrow; each part is one single-threaded OpenBLAS call.
-        let byColumns = n >= 64 * threads || n >= m
+    if large {
+        // Split C into up to 4 blocks of columns (each thread streams its own rows of a [N, K]
+        // weight), or of rows when C is narrow, each one single-threaded OpenBLAS call spread
+        // over the pool. The blocks depend on the shape only, so the result is the same bits
+        // whatever the thread count (OpenBLAS may sum a smaller block in another order).
+        let byColumns = n >= m || n >= 256
         let extent = byColumns ? n : m
-        let parts = min(threads, max(1, extent / 16))
+        let parts = min(4, extent / 256)
         if parts > 1 {
             Parallel.forEach(parts) { p in
                 let lo = (extent * p / parts) & ~15

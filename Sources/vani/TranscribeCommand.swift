@@ -16,7 +16,7 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: "Weights file (default: $VANI_MODEL, else the bundled Weights/default.safetensors).")
     var model: String?
 
-    @Option(name: .long, help: "Threads per forward pass (0 = OpenBLAS's own default threading).")
+    @Option(name: .long, help: "Threads per forward pass (0 = every core).")
     var threads: Int = 0
 
     @Option(name: .long, help: "Longest audio accepted, in seconds (audio over 30 s runs in overlapping 20 s windows).")

@@ -10,10 +10,7 @@ import VaniTestSupport
 
 /// Runs `body` with `threads` threads on this test's thread only (other suites run at the same time).
 private func withThreads<T>(_ threads: Int, _ body: () throws -> T) rethrows -> T {
-    // The GEMM split applies only over a single-threaded OpenBLAS, as after BLAS.setThreads; keep
-    // the process's pool setting as it is and make OpenBLAS single-threaded.
-    if BLAS.openBLASThreads != 1 { BLAS.setThreads(Parallel.threads) }
-    return try Parallel.withThreads(threads) {
+    try Parallel.withThreads(threads) {
         #expect(Parallel.threads == threads)
         return try body()
     }
