@@ -86,6 +86,7 @@ public final class ASRService: Sendable {
         router.get("/health") { _, _ in self.health() }
         router.get("/version") { _, _ in Reply.text(Self.version).response }
         router.get("/v1/models") { _, _ in self.models().response }
+        if configuration.webUI { addWebUI(to: router) }
 
         router.post("/asr") { request, context in
             try await self.infer(request, context, accepting: .json) { body, scope, deadline throws(APIError) in

@@ -19,13 +19,13 @@ struct FrontMiddleware: RouterMiddleware {
 
         var response: Response
         do {
-            if let key = service.configuration.apiKey, !ASRService.openPaths.contains(path),
+            if let key = service.configuration.apiKey, !service.isOpen(path),
                !Self.authorized(request, key: key) {
                 throw APIError.unauthenticated
             }
             response = try await next(request, context)
         } catch {
-            let apiError = Self.apiError(for: error, request: request, requestID: id, logger: context.logger)
+            let apiError = self.apiError(for: error, request: request, requestID: id, logger: context.logger)
             response = apiError.response(requestID: id)
             let level: Logger.Level = apiError.status.code >= 500 ? .error : .notice
             context.logger.log(level: apiError.code == .resourceExhausted && apiError.status == .serviceUnavailable ? .warning : level,
@@ -44,7 +44,7 @@ struct FrontMiddleware: RouterMiddleware {
 
     /// Turns anything thrown below into the client's error. Unknown errors are logged here in
     /// full and answered with a bare 500.
-    static func apiError(for error: any Error, request: Request, requestID: String, logger: Logger) -> APIError {
+    func apiError(for error: any Error, request: Request, requestID: String, logger: Logger) -> APIError {
         switch error {
         case let apiError as APIError:
             return apiError
@@ -52,7 +52,7 @@ struct FrontMiddleware: RouterMiddleware {
             let path = request.uri.path
             switch httpError.status {
             case .notFound:
-                if let allowed = ASRService.routes[path] {
+                if let allowed = service.routeTable[path] {
                     return .methodNotAllowed(request.method.rawValue, path: path, allowed: allowed)
                 }
                 return .notFound(path)

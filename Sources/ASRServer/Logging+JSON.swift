@@ -50,7 +50,7 @@ extension ASRService {
             "preload": "\(configuration.preload)", "concurrency": "\(configuration.concurrency)",
             "blas_threads": "\(configuration.blasThreads)", "queue": "\(configuration.queueCapacity)",
             "timeout_s": "\(configuration.timeoutSeconds)", "max_body_mib": "\(megabytes(configuration.maxBodyBytes))",
-            "api_key": "\(configuration.apiKey == nil ? "off" : "on")"])
+            "api_key": "\(configuration.apiKey == nil ? "off" : "on")", "ui": "\(configuration.webUI ? "on" : "off")"])
         try await application().runService()
         logger.info("vani serve stopped: requests in flight finished")
     }

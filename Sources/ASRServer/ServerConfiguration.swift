@@ -30,6 +30,8 @@ public struct ServerConfiguration: Sendable {
     public var timeoutSeconds: Double
     /// Most items in one batch request (`items`, or rows of `/invocations`).
     public var maxBatchItems: Int
+    /// Serve the browser page at `/` and `/ui` (on by default; `vani serve --no-ui` turns it off).
+    public var webUI: Bool
 
     /// Ten minutes of 48 kHz stereo 16-bit WAV is 115.2 MB, 153.6 MB in base64: 160 MiB holds it.
     public static let defaultMaxBodyBytes = 160 * 1024 * 1024
@@ -40,7 +42,7 @@ public struct ServerConfiguration: Sendable {
     public init(host: String = "127.0.0.1", port: Int = 5000, preload: Bool = false,
                 apiKey: String? = nil, maxBodyBytes: Int = ServerConfiguration.defaultMaxBodyBytes,
                 concurrency: Int? = nil, blasThreads: Int? = nil, queueCapacity: Int? = nil,
-                timeoutSeconds: Double = 120, maxBatchItems: Int = 64,
+                timeoutSeconds: Double = 120, maxBatchItems: Int = 64, webUI: Bool = true,
                 cores: Int = ProcessInfo.processInfo.activeProcessorCount) {
         let cores = max(1, cores)
         let (workers, blas) = Self.threads(concurrency: concurrency, blasThreads: blasThreads, cores: cores)
@@ -54,6 +56,7 @@ public struct ServerConfiguration: Sendable {
         self.queueCapacity = max(0, queueCapacity ?? 2 * workers)
         self.timeoutSeconds = timeoutSeconds
         self.maxBatchItems = max(1, maxBatchItems)
+        self.webUI = webUI
     }
 
     /// Splits `cores` between requests and BLAS threads, keeping whichever was given.

@@ -49,6 +49,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Most items in one batch request.")
     var maxBatch = 64
 
+    @Flag(help: "Do not serve the browser page at / and /ui.")
+    var noUi = false
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
@@ -84,7 +87,7 @@ struct ServeCommand: AsyncParsableCommand {
         let configuration = ServerConfiguration(
             host: host, port: port, preload: preload, apiKey: apiKey ?? environment["VANI_API_KEY"],
             maxBodyBytes: Int(maxBodyMb * 1_048_576), concurrency: concurrency, blasThreads: blasThreads,
-            queueCapacity: queue, timeoutSeconds: timeout, maxBatchItems: maxBatch)
+            queueCapacity: queue, timeoutSeconds: timeout, maxBatchItems: maxBatch, webUI: !noUi)
         let service = ASRService(configuration: configuration, modelURL: modelURL, logger: Logger(label: "vani.serve"))
         try await service.run()
     }
