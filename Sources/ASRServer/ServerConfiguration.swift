@@ -14,7 +14,7 @@ public struct ServerConfiguration: Sendable {
     public var port: Int
     /// Load the model at start-up instead of on the first request.
     public var preload: Bool
-    /// When set, every endpoint except `/health` and `/ping` needs
+    /// When set, every endpoint except `/health`, `/ping` and the browser page's files needs
     /// `Authorization: Bearer KEY` or `X-API-Key: KEY`.
     public var apiKey: String?
     /// Largest request body accepted, in bytes (larger gets 413).

@@ -139,6 +139,7 @@ extension WebUI {
           }
         }
         *, *::before, *::after { box-sizing: border-box; }
+        [hidden] { display: none !important; }
         html { -webkit-text-size-adjust: 100%; }
         body {
           margin: 0; background: var(--bg); color: var(--text); font-family: var(--font);
@@ -210,7 +211,7 @@ extension WebUI {
           background: var(--error-bg); color: var(--error-text); border-radius: 8px; padding: 0.75rem;
           margin: 0 0 0.75rem; overflow-wrap: anywhere;
         }
-        .error code { font-weight: 600; }
+        .error code { display: block; margin-top: 0.25rem; font-size: 0.85em; opacity: 0.85; }
         audio { width: 100%; margin: 0.25rem 0 0.75rem; }
         .transcript { font-size: 1.35rem; line-height: 2.1; overflow-wrap: anywhere; }
         .transcript:empty { display: none; }
@@ -244,6 +245,7 @@ extension WebUI {
           .card { padding: 0.85rem; border-radius: 10px; }
           .transcript { font-size: 1.2rem; }
           .drop { padding: 1rem 0.75rem; }
+          .downloads-title { flex-basis: 100%; }
         }
 
         """#

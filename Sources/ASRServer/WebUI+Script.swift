@@ -128,8 +128,8 @@ extension WebUI {
                 return response;
               }
               const error = await errorFrom(response);
-              const newKey = await askForKey(key ? 'The key was not accepted (' + error.message + '). Try another.'
-                                                 : 'This service asks for an API key: ' + error.message);
+              const newKey = await askForKey(key ? 'That key was not accepted; try another.'
+                                                 : 'This service needs an API key for transcription.');
               if (newKey === null) throw error;
               storeKey(newKey);
             }
@@ -236,6 +236,8 @@ extension WebUI {
               if (!state.languagesKnown) loadHealth();
             } catch (error) {
               showError(error);
+              // Audio the service could not decode is no use to the player either.
+              if (error.status === 422) $('player').hidden = true;
               setStatus('Transcription of ' + name + ' failed.');
             } finally {
               setBusy(false);
@@ -281,7 +283,8 @@ extension WebUI {
             $('stat-duration').textContent = result.duration.toFixed(2) + ' s';
             $('stat-processing').textContent = Math.round(result.processing_ms) + ' ms';
             const rtf = result.duration > 0 ? result.processing_ms / 1000 / result.duration : 0;
-            $('stat-rtf').textContent = rtf.toFixed(3) + (rtf > 0 ? ' (' + (1 / rtf).toFixed(rtf < 0.1 ? 0 : 1) + '× real time)' : '');
+            $('stat-rtf').textContent = rtf.toFixed(3) + (rtf <= 0 ? '' : rtf < 1
+              ? ' (' + (1 / rtf).toFixed(rtf < 0.1 ? 0 : 1) + '× faster than real time)' : ' (slower than real time)');
             $('stat-roundtrip').textContent = Math.round(roundTripMs) + ' ms';
             $('stats').hidden = false;
             $('downloads').hidden = false;

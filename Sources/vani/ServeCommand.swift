@@ -9,7 +9,7 @@ import Logging
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
-        abstract: "Run the HTTP service: /asr, /invocations (MLflow), /v1/audio/transcriptions (OpenAI), /health.",
+        abstract: "Run the HTTP service: /asr, /invocations (MLflow), /v1/audio/transcriptions (OpenAI), /health, and a page to try it at /.",
         discussion: """
             Threads: concurrency × blas-threads should not exceed the cores. OpenBLAS's thread count \
             is process-wide; the service sets it once, when it loads the model. Given neither, the \
@@ -28,7 +28,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(help: "Load the model at start-up (default: on the first request).")
     var preload = false
 
-    @Option(help: "Require this key as 'Authorization: Bearer KEY' or 'X-API-Key' (default: $VANI_API_KEY; /health and /ping stay open).")
+    @Option(help: "Require this key as 'Authorization: Bearer KEY' or 'X-API-Key' (default: $VANI_API_KEY; /health, /ping and the page stay open).")
     var apiKey: String?
 
     @Option(help: "Largest request body in MiB (the default holds 10 min of 48 kHz stereo WAV in base64).")

@@ -35,8 +35,8 @@ import urllib.request
 import wave
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-ELEMENT = "element-6066-11e4-a6d3-4dfd2cc9e4ed"
-API_KEY = "browser-test-key"
+ELEMENT = "element-6066-11e4-a52e-4f735466cecf"
+API_KEY = os.environ.get("VANI_BROWSER_TEST_KEY", "browser-test-key")
 
 
 class CheckFailed(Exception):
@@ -185,6 +185,9 @@ class BrowserTest:
     # MARK: - Processes
 
     def start_server(self):
+        if self.args.url:  # a server that is already running, with --api-key API_KEY
+            self.base = self.args.url.rstrip("/")
+            return json.loads(http("GET", self.base + "/health")[1])
         port = free_port()
         self.base = f"http://127.0.0.1:{port}"
         log = open(os.path.join(self.out, "server.log"), "wb")
@@ -395,6 +398,8 @@ class BrowserTest:
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--vani", default=os.path.join(ROOT, ".build", "debug", "vani"), help="the vani binary")
+    parser.add_argument("--url", help="test a server already running (with --api-key $VANI_BROWSER_TEST_KEY)"
+                        " instead of starting one")
     parser.add_argument("--out", default=os.path.join(ROOT, ".build", "browser-test"), help="screenshots and logs")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
