@@ -228,6 +228,7 @@ extension WebUI {
         .stats div { background: var(--bg); border-radius: 8px; padding: 0.5rem 0.75rem; }
         .stats dt { font-size: 0.8rem; color: var(--muted); }
         .stats dd { margin: 0; font-weight: 600; font-variant-numeric: tabular-nums; }
+        .stats .sub { display: block; font-weight: 400; font-size: 0.8rem; color: var(--muted); }
         .downloads { display: flex; flex-wrap: wrap; align-items: center; gap: 0.5rem; margin-top: 1rem; }
         .downloads-title { font-weight: 600; margin-right: 0.25rem; }
         .live { border-top: 1px solid var(--line); margin-top: 1rem; }

@@ -283,8 +283,11 @@ extension WebUI {
             $('stat-duration').textContent = result.duration.toFixed(2) + ' s';
             $('stat-processing').textContent = Math.round(result.processing_ms) + ' ms';
             const rtf = result.duration > 0 ? result.processing_ms / 1000 / result.duration : 0;
-            $('stat-rtf').textContent = rtf.toFixed(3) + (rtf <= 0 ? '' : rtf < 1
-              ? ' (' + (1 / rtf).toFixed(rtf < 0.1 ? 0 : 1) + '× faster than real time)' : ' (slower than real time)');
+            const speed = document.createElement('span');
+            speed.className = 'sub';
+            speed.textContent = rtf <= 0 ? '' : rtf < 1
+              ? (1 / rtf).toFixed(rtf < 0.1 ? 0 : 1) + '× faster than real time' : 'slower than real time';
+            $('stat-rtf').replaceChildren(rtf.toFixed(3), speed);
             $('stat-roundtrip').textContent = Math.round(roundTripMs) + ' ms';
             $('stats').hidden = false;
             $('downloads').hidden = false;
@@ -419,6 +422,7 @@ extension WebUI {
           function showRecording(on) {
             $('record').setAttribute('aria-pressed', String(on));
             $('record-label').textContent = on ? 'Stop' : 'Record';
+            $('choose').disabled = on;
             $('record-time').textContent = '0:00';
             $('level').value = 0;
           }
