@@ -319,11 +319,11 @@ class BrowserTest:
                   " Number(document.querySelector('.word.current')?.dataset.index) > 4;", "the mark to follow playback", 15)
         self.check(True, "the mark follows playback")
         d.js("document.getElementById('player').pause();")
+        self.shot("03-transcript.png")
         d.js("document.querySelector('#transcript .word').focus();")
         d.send_keys("#transcript .word", "\ue014")  # ArrowRight
         focused = d.js("return document.activeElement.dataset.index;")
         self.check(focused == "1", "ArrowRight moves focus to the next word")
-        self.shot("03-transcript.png")
 
         print("downloads", flush=True)
         for fmt in ("srt", "vtt", "json"):
