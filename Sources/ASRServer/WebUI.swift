@@ -81,8 +81,12 @@ extension ASRService {
         configuration.webUI ? Self.routes.merging(WebUI.routes) { api, _ in api } : Self.routes
     }
 
-    /// Whether `path` answers without an API key: the probes, and the page when it is on.
+    /// Whether `path` answers without an API key: the probes, and the page when it is on (the
+    /// router serves `/ui/` as `/ui`, so a trailing slash is open too).
     func isOpen(_ path: String) -> Bool {
-        Self.openPaths.contains(path) || (configuration.webUI && WebUI.routes[path] != nil)
+        if Self.openPaths.contains(path) { return true }
+        guard configuration.webUI else { return false }
+        let trimmed = path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path
+        return WebUI.routes[trimmed] != nil
     }
 }
