@@ -102,19 +102,35 @@ public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
                  headers: ["Allow": allowed.joined(separator: ", ")])
     }
 
-    /// Maps an error of the pipeline to what the client is told; `nil` for errors that are the
-    /// server's fault (the caller logs them and answers 500/503 without details).
+    /// Maps an error of the pipeline to what the client is told, by case (the audio's by its
+    /// `AudioError` case); `nil` for errors that are the server's fault (the caller logs them and
+    /// answers 500/503 without details).
     static func from(_ error: RecognizerError) -> APIError? {
         switch error {
         case .unknownLanguage, .decoderUnavailable:
             return invalid(error.description)
-        case .audio(let why):
-            // The decoder's message already says which formats it reads.
-            return unprocessableAudio("the audio could not be decoded: \(why)")
-        case .audioTooShort, .audioTooLong:
-            return unprocessableAudio(error.description)
+        case .audio(let audio):
+            switch audio {
+            case .tooShort, .tooLong, .nonFiniteSamples, .outOfRange, .noSamples:
+                // Decodable audio the model cannot take: the message says what to send instead.
+                return unprocessableAudio(audio.description)
+            case .empty, .notAudio, .malformed, .unsupported, .truncated, .decodeFailed, .noChannels,
+                 .tooManyChannels, .badSampleRate, .resampleFailed:
+                // The decoder's message already says which formats it reads.
+                return unprocessableAudio("the audio could not be decoded: \(audio.description)")
+            }
         case .modelNotFound, .invalidModel:
             return nil
+        }
+    }
+
+    /// What the client is told when the worker pool does not run its request.
+    init(_ rejection: InferencePool.Rejection) {
+        switch rejection {
+        case .queueFull(let retryAfter): self = .queueFull(retryAfter: retryAfter)
+        case .deadlineExceeded(let seconds): self = .timeout(seconds: seconds)
+        case .cancelled: self = APIError(.badRequest, status: .badRequest, "the client went away")
+        case .ticketReused: self = .internalError(requestID: "ticket reused")
         }
     }
 

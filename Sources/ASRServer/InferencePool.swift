@@ -9,6 +9,18 @@ import Logging
 
 /// Bounded worker pool with admission control and per-job deadlines.
 final class InferencePool: @unchecked Sendable {
+    /// Why the pool did not run a job (mapped to the client's error in one place, APIError.swift).
+    enum Rejection: Error, Sendable, Equatable {
+        /// Every place is taken; a place is likely free in `retryAfter` seconds.
+        case queueFull(retryAfter: Int)
+        /// The job did not finish within `seconds` (queueing included).
+        case deadlineExceeded(seconds: Double)
+        /// The waiting request was cancelled (its client went away).
+        case cancelled
+        /// A ticket was submitted twice (a bug in the caller).
+        case ticketReused
+    }
+
     /// A place in the pool, taken before the body is read and held until the work finishes
     /// (or, if it never starts, until the handler lets go of it).
     final class Ticket: @unchecked Sendable {
@@ -77,32 +89,33 @@ final class InferencePool: @unchecked Sendable {
     }
 
     /// Takes a place or refuses at once.
-    /// - Throws: `RESOURCE_EXHAUSTED` (503 with `Retry-After`) when all places are taken.
-    func admit() throws(APIError) -> Ticket {
+    /// - Throws: `.queueFull` when all places are taken.
+    func admit() throws(Rejection) -> Ticket {
         condition.lock()
         guard admitted < workers + queueCapacity else {
             let retry = retryAfterLocked()
             condition.unlock()
-            throw APIError.queueFull(retryAfter: retry)
+            throw .queueFull(retryAfter: retry)
         }
         admitted += 1
         condition.unlock()
         return Ticket(pool: self)
     }
 
-    /// Runs `work` on a worker thread and returns its result, or throws `DEADLINE_EXCEEDED`
+    /// Runs `work` on a worker thread and returns its result, or throws `.deadlineExceeded`
     /// after `timeout` seconds (the work, if started, finishes in the background and its
-    /// result is dropped; if not started, it never starts). Consumes `ticket`.
+    /// result is dropped; if not started, it never starts), or `.cancelled` when the waiting
+    /// task is cancelled. Consumes `ticket`.
     func run<T: Sendable>(_ ticket: Ticket, timeout: Double,
-                          _ work: @escaping @Sendable (Deadline) throws(APIError) -> T) async throws(APIError) -> T {
-        guard ticket.markSubmitted() else { throw APIError.internalError(requestID: "ticket reused") }
+                          _ work: @escaping @Sendable (Deadline) -> T) async throws(Rejection) -> T {
+        guard ticket.markSubmitted() else { throw .ticketReused }
         let completion = Completion<T>()
-        let result: Result<T, APIError> = await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Result<T, APIError>, Never>) in
+        let result: Result<T, Rejection> = await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Result<T, Rejection>, Never>) in
                 completion.install(continuation)
                 let timer = Task {
                     try await Task.sleep(for: .seconds(timeout))
-                    completion.complete(.failure(APIError.timeout(seconds: timeout)))
+                    completion.complete(.failure(.deadlineExceeded(seconds: timeout)))
                 }
                 completion.onComplete { timer.cancel() }
                 enqueue {
@@ -111,20 +124,15 @@ final class InferencePool: @unchecked Sendable {
                         return
                     }
                     let started = ContinuousClock.now
-                    let outcome: Result<T, APIError>
-                    do throws(APIError) {
-                        outcome = .success(try work(Deadline(box: completion)))
-                    } catch {
-                        outcome = .failure(error)
-                    }
+                    let outcome = work(Deadline(box: completion))
                     // Release before answering, so a client that sends its next request as soon
                     // as it has this answer finds the place free.
                     ticket.releaseAfterWork(seconds: (ContinuousClock.now - started).seconds)
-                    completion.complete(outcome)
+                    completion.complete(.success(outcome))
                 }
             }
         } onCancel: {
-            completion.complete(.failure(APIError(.badRequest, status: .badRequest, "the client went away")))
+            completion.complete(.failure(.cancelled))
         }
         return try result.get()
     }
@@ -185,11 +193,11 @@ class AnyCompletion: @unchecked Sendable {
 
 /// Resumes the handler exactly once, with whichever comes first: result, timeout, cancellation.
 final class Completion<T: Sendable>: AnyCompletion, @unchecked Sendable {
-    private var continuation: CheckedContinuation<Result<T, APIError>, Never>?
-    private var pending: Result<T, APIError>?
+    private var continuation: CheckedContinuation<Result<T, InferencePool.Rejection>, Never>?
+    private var pending: Result<T, InferencePool.Rejection>?
     private var callbacks: [() -> Void] = []
 
-    func install(_ continuation: CheckedContinuation<Result<T, APIError>, Never>) {
+    func install(_ continuation: CheckedContinuation<Result<T, InferencePool.Rejection>, Never>) {
         lock.lock()
         if let pending {
             lock.unlock()
@@ -207,7 +215,7 @@ final class Completion<T: Sendable>: AnyCompletion, @unchecked Sendable {
         lock.unlock()
     }
 
-    func complete(_ result: Result<T, APIError>) {
+    func complete(_ result: Result<T, InferencePool.Rejection>) {
         lock.lock()
         guard !done else { lock.unlock(); return }
         done = true

@@ -35,23 +35,3 @@ public struct JSONLogHandler: LogHandler {
         FileHandle.standardError.write(data)
     }
 }
-
-extension ASRService {
-    /// Serves until SIGTERM or SIGINT, then stops accepting connections and finishes the
-    /// requests in flight (Hummingbird's ServiceGroup graceful shutdown).
-    public func run() async throws {
-        if configuration.oversubscribes() {
-            logger.warning("concurrency × blas-threads exceeds the cores: requests will slow each other down", metadata: [
-                "concurrency": "\(configuration.concurrency)", "blas_threads": "\(configuration.blasThreads)",
-                "cores": "\(ProcessInfo.processInfo.activeProcessorCount)"])
-        }
-        logger.info("vani serve", metadata: [
-            "address": "\(configuration.host):\(configuration.port)", "model": "\(host.name)",
-            "preload": "\(configuration.preload)", "concurrency": "\(configuration.concurrency)",
-            "blas_threads": "\(configuration.blasThreads)", "queue": "\(configuration.queueCapacity)",
-            "timeout_s": "\(configuration.timeoutSeconds)", "max_body_mib": "\(megabytes(configuration.maxBodyBytes))",
-            "api_key": "\(configuration.apiKey == nil ? "off" : "on")"])
-        try await application().runService()
-        logger.info("vani serve stopped: requests in flight finished")
-    }
-}

@@ -19,6 +19,16 @@ struct MultipartForm: Sendable {
     func first(_ name: String) -> Part? { parts.first { $0.name == name } }
     func all(_ name: String) -> [Part] { parts.filter { $0.name == name } }
 
+    /// The text fields as a JSON-like object (the first part of each name, as a string), so a
+    /// form is read by the same field reader as a JSON body.
+    func textFields(excluding excluded: Set<String>) -> [String: JSONValue] {
+        var fields: [String: JSONValue] = [:]
+        for part in parts where !excluded.contains(part.name) && fields[part.name] == nil {
+            fields[part.name] = .string(part.string)
+        }
+        return fields
+    }
+
     /// The boundary of a `multipart/form-data` content type, or nil if it is not one.
     static func boundary(contentType: String) -> String? {
         let pieces = contentType.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }

@@ -86,6 +86,23 @@ public struct EncoderConfig: Codable, Sendable, Equatable {
     }
 }
 
+extension EncoderConfig {
+    /// Floating-point operations (2 × multiply-adds) of the encoder's matrix work for `frames`
+    /// encoder frames, subsampling excluded: feed-forwards, attention projections (linear_pos
+    /// over 2T − 1 positions), scores, rel-pos scores, context, and the conv module. The
+    /// denominator of every GFLOP/s figure `vani bench` prints.
+    public func flops(frames t: Int) -> Double {
+        let (d, ff, k) = (Double(dModel), Double(ffDim), Double(convKernel))
+        let T = Double(t)
+        let perLayer = T * (2 * 2 * 2 * d * ff)        // two FFs, two linears each
+            + T * 4 * 2 * d * d                         // q, k, v, out
+            + (2 * T - 1) * 2 * d * d                   // linear_pos
+            + 2 * T * T * d + 2 * T * (2 * T - 1) * d + 2 * T * T * d   // ac, bd, context
+            + T * (2 * d * 2 * d + 2 * d * d + 2 * k * d)               // conv module
+        return perLayer * Double(layers)
+    }
+}
+
 /// The CTC head: Conv1d(d_model → numClasses, k=1); numClasses includes the shared blank (5633).
 public struct CTCConfig: Codable, Sendable, Equatable {
     /// Output classes, the shared blank included (5633).

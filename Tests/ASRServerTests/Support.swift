@@ -26,16 +26,20 @@ struct FakeEngine: TranscriptionEngine {
         self.info = makeModelInfo(name: "fake-indicconformer", languages: languages, decoders: decoders)
     }
 
-    func checkLanguage(_ code: String) throws(RecognizerError) {
+    func language(_ code: String) throws(RecognizerError) -> Language {
         guard info.languages.contains(code) else { throw .unknownLanguage(code, available: info.languages) }
+        return Language(code: code, vocabulary: Vocabulary(pieces: ["<unk>", "▁नम", "स्ते", "<blank>"]),
+                        ctcBlock: 0..<3, postNet: nil)
     }
 
-    func transcribe(audio: Data, language: String, decoder: DecoderKind) throws(RecognizerError) -> Transcript {
+    func transcribe(audio: Data, language resolved: Language, decoder: DecoderKind) throws(RecognizerError) -> Transcript {
         calls.add(1)
-        try checkLanguage(language)
+        let language = resolved.code
+        guard info.decoders.contains(decoder) else { throw .decoderUnavailable(decoder) }
         if delay > 0 { Thread.sleep(forTimeInterval: delay) }
         let duration = try Self.wavDuration(audio)
-        guard duration >= 0.025 else { throw .audioTooShort(seconds: duration) }
+        let samples = Int((duration * 16000).rounded())
+        guard samples >= 400 else { throw .audio(.tooShort(samples: samples, minimum: 400)) }
         let tokens = [
             TokenTiming(text: " नम", id: 10, start: 0.08, end: 0.24, logProb: -0.1),
             TokenTiming(text: "स्ते", id: 11, start: 0.24, end: 0.40, logProb: -0.2),
@@ -50,7 +54,7 @@ struct FakeEngine: TranscriptionEngine {
         let bytes = [UInt8](data)
         func u32(_ at: Int) -> Int { Int(bytes[at]) | Int(bytes[at + 1]) << 8 | Int(bytes[at + 2]) << 16 | Int(bytes[at + 3]) << 24 }
         guard bytes.count >= 12, bytes[0..<4] == [0x52, 0x49, 0x46, 0x46], bytes[8..<12] == [0x57, 0x41, 0x56, 0x45] else {
-            throw .audio("unrecognised audio format")
+            throw .audio(.notAudio(detail: "unrecognised audio format"))
         }
         var offset = 12
         var byteRate = 0
@@ -59,12 +63,12 @@ struct FakeEngine: TranscriptionEngine {
             let size = u32(offset + 4)
             if id == "fmt ", offset + 16 <= bytes.count { byteRate = u32(offset + 16) }
             if id == "data" {
-                guard byteRate > 0, offset + 8 + size <= bytes.count else { throw .audio("truncated WAV data") }
+                guard byteRate > 0, offset + 8 + size <= bytes.count else { throw .audio(.truncated(expectedFrames: size, decodedFrames: bytes.count - offset - 8)) }
                 return Double(size) / Double(byteRate)
             }
             offset += 8 + size + (size & 1)
         }
-        throw .audio("WAV file without a data chunk (truncated?)")
+        throw .audio(.malformed(detail: "WAV file without a data chunk"))
     }
 }
 
@@ -116,7 +120,7 @@ let testLogger: Logger = {
 /// A service with a loaded fake engine and small, test-sized limits.
 func makeService(engine: any TranscriptionEngine = FakeEngine(), host: ModelHost? = nil,
                  _ configure: (inout ServerConfiguration) -> Void = { _ in }) -> ASRService {
-    var configuration = ServerConfiguration(host: "127.0.0.1", port: 0, concurrency: 2, blasThreads: 1,
+    var configuration = ServerConfiguration(host: "127.0.0.1", port: 0, concurrency: 2, threads: 1,
                                             queueCapacity: 2, timeoutSeconds: 20, cores: 2)
     configure(&configuration)
     return ASRService(configuration: configuration, host: host ?? ModelHost(engine: engine, logger: testLogger),
