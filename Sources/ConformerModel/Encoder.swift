@@ -1,4 +1,4 @@
-// The Conformer encoder (NeMo ConformerEncoder, contract §4): convolutional subsampling,
+// The Conformer encoder (NeMo ConformerEncoder, docs/MODEL.md §4): convolutional subsampling,
 // xscaling, relative positional encoding, and the stack of macaron Conformer layers.
 //
 // Activations are time-major [T, d]. One utterance is processed at a time: a padded batch in

@@ -1,5 +1,5 @@
 // The two decoder heads on top of the encoder: the CTC projection and the RNN-T prediction
-// network + joint (contract §2).
+// network + joint (docs/MODEL.md §2).
 
 import Foundation
 import TensorModule
@@ -67,6 +67,15 @@ public struct Transducer: Sendable {
     public let jointPred: LinearWeights
     /// joint.post_net.{lang} [257, J]
     public let postNets: [String: LinearWeights]
+
+    /// A transducer from its parts (tests, computed weights); shapes as documented on each field.
+    public init(config: RNNTConfig, embed: FloatWeights, weightIH: [LinearWeights], weightHH: [LinearWeights],
+                gateBias: [Tensor], jointEnc: LinearWeights, jointPred: LinearWeights, postNets: [String: LinearWeights]) {
+        precondition(weightIH.count == config.predLayers && weightHH.count == config.predLayers
+                     && gateBias.count == config.predLayers, "one LSTM weight pair and bias per layer")
+        self.config = config; self.embed = embed; self.weightIH = weightIH; self.weightHH = weightHH
+        self.gateBias = gateBias; self.jointEnc = jointEnc; self.jointPred = jointPred; self.postNets = postNets
+    }
 
     init(_ r: WeightReader, config c: RNNTConfig, dModel: Int, languages: [String: LanguageEntry])
         throws(ModelLoadError) {

@@ -46,7 +46,7 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     }
 }
 
-/// Conformer encoder hyper-parameters (contract §4).
+/// Conformer encoder hyper-parameters (docs/MODEL.md §4).
 public struct EncoderConfig: Codable, Sendable, Equatable {
     /// The choices of this setting.
     public enum Subsampling: String, Codable, Sendable { case dwStriding = "dw_striding", striding }
@@ -113,7 +113,7 @@ public struct CTCConfig: Codable, Sendable, Equatable {
     public init(numClasses: Int, blankId: Int) { self.numClasses = numClasses; self.blankId = blankId }
 }
 
-/// The RNN-T prediction network and joint (contract §2).
+/// The RNN-T prediction network and joint (docs/MODEL.md §2).
 public struct RNNTConfig: Codable, Sendable, Equatable {
     /// The choices of this setting.
     public enum Activation: String, Codable, Sendable { case relu, tanh, sigmoid, identity }
