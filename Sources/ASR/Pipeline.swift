@@ -30,7 +30,9 @@ public struct ChunkingPolicy: Sendable, Equatable {
         while true {
             let end = min(start + window, total)
             let isLast = end >= total
-            let keepFrom = result.isEmpty ? 0 : start + overlap / 2
+            // Each window keeps from where the previous one stopped keeping: the kept spans tile
+            // the timeline even when the last window is pulled back to avoid a sliver.
+            let keepFrom = result.last?.1.upperBound ?? 0
             let keepTo = isLast ? Double.infinity : end - overlap / 2
             let lo = Int(start * Double(rate)), hi = isLast ? count : Int(end * Double(rate))
             result.append((lo..<hi, keepFrom..<keepTo))

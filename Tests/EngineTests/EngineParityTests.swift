@@ -201,6 +201,24 @@ struct EngineBehaviourTests {
         #expect(result.withinTolerance, "\(variant) batch \(clip): \(result)")
     }
 
+    /// Every length over the limit, including those whose last window is pulled back (36–37 s,
+    /// 52–53 s, …): the kept spans tile the timeline, so no token is kept twice or dropped.
+    @Test func keptSpansTileTheTimelineAtEveryLength() {
+        let policy = ChunkingPolicy()
+        for tenths in 300...1200 {
+            let count = 16000 * tenths / 10
+            let windows = policy.windows(count: count, rate: 16000)
+            #expect(windows.first?.keep.lowerBound == 0)
+            #expect(windows.last?.keep.upperBound == .infinity)
+            #expect(windows.last?.samples.upperBound == count)
+            for (a, b) in zip(windows, windows.dropFirst()) {
+                #expect(a.keep.upperBound == b.keep.lowerBound, "\(Double(tenths) / 10) s: kept spans tile")
+                #expect(Double(b.samples.lowerBound) / 16000 <= b.keep.lowerBound, "\(Double(tenths) / 10) s: a window keeps only what it saw")
+                #expect(Double(a.samples.upperBound) / 16000 >= a.keep.upperBound, "\(Double(tenths) / 10) s: a window keeps only what it saw")
+            }
+        }
+    }
+
     @Test func longAudioIsCutIntoOverlappingWindows() throws {
         var policy = ChunkingPolicy()
         policy.maxWindow = 30; policy.window = 20; policy.overlap = 4
