@@ -23,6 +23,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0"),
         .package(url: "https://github.com/vapor/multipart-kit", from: "4.7.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
+        .package(url: "https://github.com/apple/swift-nio-extras", from: "1.34.1"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         // MARK: - System libraries (found through pkg-config)
@@ -56,7 +59,11 @@ let package = Package(
                 dependencies: ["ASR",
                                .product(name: "Hummingbird", package: "hummingbird"),
                                .product(name: "MultipartKit", package: "multipart-kit"),
-                               .product(name: "Logging", package: "swift-log")],
+                               .product(name: "Logging", package: "swift-log"),
+                               .product(name: "NIOCore", package: "swift-nio"),
+                               .product(name: "NIOHTTP1", package: "swift-nio"),
+                               .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+                               .product(name: "HTTPTypes", package: "swift-http-types")],
                 swiftSettings: swift6),
         .executableTarget(name: "vani",
                           dependencies: ["ASR", "ASRServer", "Audio", "ConformerModel", "Frontend", "TensorModule",

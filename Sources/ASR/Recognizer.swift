@@ -35,7 +35,11 @@ public enum RecognizerError: Error, CustomStringConvertible, Sendable, Equatable
         case .invalidModel(let why):
             return "the model file is not usable: \(why); re-create it with vani-convert"
         case .unknownLanguage(let code, let available):
-            return "unknown language '\(code)': this model offers \(available.joined(separator: ", "))"
+            // The code came from a client: cut and escaped before it is echoed.
+            let shown = code.count > 40 ? String(code.prefix(40)) + "…" : code
+            let safe = String(String.UnicodeScalarView(shown.unicodeScalars.map {
+                $0.properties.generalCategory == .control ? "?" : $0 }))
+            return "unknown language '\(safe)': this model offers \(available.joined(separator: ", "))"
         case .decoderUnavailable(let kind):
             return "this model has no \(kind.rawValue) decoder: use \(kind == .ctc ? "rnnt" : "ctc")"
         case .audio(let error):

@@ -32,6 +32,10 @@ public final class ASRService: Sendable {
     /// The model and its loading state.
     public let host: ModelHost
     let pool: InferencePool
+    /// Bytes of request bodies held at once (Uploads.swift).
+    let bodyBudget: BodyBudget
+    /// Open connections, for `maxConnections`.
+    let connections = ConnectionCounter()
     let logger: Logger
     let started = ContinuousClock.now
     let startedDate = Date()
@@ -47,6 +51,7 @@ public final class ASRService: Sendable {
         self.host = host
         self.logger = logger
         self.pool = InferencePool(workers: configuration.concurrency, queueCapacity: configuration.queueCapacity)
+        self.bodyBudget = BodyBudget(capacity: configuration.effectiveBodyBudget)
         if configuration.preload { host.preload() }
     }
 
@@ -68,7 +73,11 @@ public final class ASRService: Sendable {
     public func application() -> some ApplicationProtocol {
         Application(
             router: router(),
-            server: .http1(configuration: .init(idleTimeout: .seconds(75))),
+            server: .http1(configuration: .init(
+                additionalChannelHandlers: [HTTPFramingHandler(
+                    maxBodyBytes: self.configuration.maxBodyBytes, headerTimeout: self.configuration.headerTimeoutSeconds,
+                    connections: self.connections, maxConnections: self.configuration.maxConnections)],
+                idleTimeout: .seconds(75))),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "vani"),
             logger: logger)
     }

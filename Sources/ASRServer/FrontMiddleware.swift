@@ -80,6 +80,11 @@ struct FrontMiddleware: RouterMiddleware {
            given.utf8.allSatisfy({ isAlphanumeric($0) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: ".") }) {
             return given
         }
+        return newRequestID()
+    }
+
+    /// A fresh request id: 16 hex digits.
+    static func newRequestID() -> String {
         var generator = SystemRandomNumberGenerator()
         let value = generator.next() as UInt64
         let hex = String(value, radix: 16)

@@ -88,11 +88,15 @@ final class InferencePool: @unchecked Sendable {
         return admitted
     }
 
-    /// Takes a place or refuses at once.
-    /// - Throws: `.queueFull` when all places are taken.
-    func admit() throws(Rejection) -> Ticket {
+    /// Takes a place or refuses at once: refused when `workers + queueCapacity` places are taken,
+    /// or when the request would wait so long (the queue ahead of it divided among the workers,
+    /// at the mean job time) that it could not finish within `deadline` seconds.
+    /// - Throws: `.queueFull` with the seconds until a place is likely free.
+    func admit(deadline: Double = .infinity) throws(Rejection) -> Ticket {
         condition.lock()
-        guard admitted < workers + queueCapacity else {
+        let waitingAhead = admitted - workers + 1
+        let estimatedWait = waitingAhead > 0 ? Double(waitingAhead) / Double(workers) * meanJobSeconds : 0
+        guard admitted < workers + queueCapacity, estimatedWait + meanJobSeconds <= deadline || admitted < workers else {
             let retry = retryAfterLocked()
             condition.unlock()
             throw .queueFull(retryAfter: retry)
@@ -113,10 +117,10 @@ final class InferencePool: @unchecked Sendable {
         let result: Result<T, Rejection> = await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Result<T, Rejection>, Never>) in
                 completion.install(continuation)
-                let timer = Task {
-                    try await Task.sleep(for: .seconds(timeout))
-                    completion.complete(.failure(.deadlineExceeded(seconds: timeout)))
-                }
+                // A Dispatch timer, not a Task: the deadline must fire even while Swift's
+                // cooperative threads are all busy.
+                let timer = DispatchWorkItem { completion.complete(.failure(.deadlineExceeded(seconds: timeout))) }
+                DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: timer)
                 completion.onComplete { timer.cancel() }
                 enqueue {
                     guard !completion.isCompleted else {

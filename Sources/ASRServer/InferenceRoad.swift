@@ -1,7 +1,9 @@
 // The road every inference request takes, whatever its API family:
-// admission (503 when the queue is full) → body collected up to the limit (413) and within the
-// timeout (408) → a worker thread parses the body, resolves the language once, loads the model
-// if needed and transcribes → the reply is written back on the event loop.
+// body collected up to the limit (413), within the shared body budget (503) and the upload
+// deadline (408; Uploads.swift) → admission to the worker pool (503 when the estimated wait
+// does not fit the timeout or the queue is full) → a worker thread parses the body, resolves
+// the language once, loads the model if needed and transcribes → the reply is written back on
+// the event loop.
 
 import ASR
 import Foundation
@@ -27,41 +29,21 @@ extension ASRService {
                _ work: @escaping Work) async throws -> Response {
         let contentType = request.headers[.contentType] ?? ""
         try checkContentType(contentType, kind: kind)
-        if let length = request.headers[.contentLength].flatMap(Int.init), length > configuration.maxBodyBytes {
-            throw APIError.bodyTooLarge(limit: configuration.maxBodyBytes)
+        if let refusal = APIError.checkContentLength(request.headers[.contentLength], limit: configuration.maxBodyBytes) {
+            throw refusal
         }
-        let ticket = try pool.admit()
+        // The body first, counted against the shared budget and cut off if it comes too slowly;
+        // only then a place in the pool, so slow uploads hold no place.
+        let reservation = BodyReservation(budget: bodyBudget)
+        defer { reservation.release() }
+        let body = try await collectBody(request, into: reservation)
+        let ticket = try pool.admit(deadline: configuration.timeoutSeconds)
         defer { ticket.releaseIfUnsubmitted() }
-        let body = try await collectBody(request)
         let scope = Scope(requestID: context.requestID, logger: context.logger, contentType: contentType)
         let outcome = try await pool.run(ticket, timeout: configuration.timeoutSeconds) { deadline in
             Result { () throws(APIError) -> Reply in try work(body, scope, deadline) }
         }
         return try outcome.get().response
-    }
-
-    /// The whole body, up to the size limit and within the timeout: a client that trickles its
-    /// upload must not hold a place in the pool for ever.
-    func collectBody(_ request: Request) async throws -> ByteBuffer {
-        let limit = configuration.maxBodyBytes
-        let seconds = configuration.timeoutSeconds
-        let body = request.body
-        do {
-            return try await withThrowingTaskGroup(of: ByteBuffer?.self) { group in
-                group.addTask { try await body.collect(upTo: limit) }
-                group.addTask {
-                    try await Task.sleep(for: .seconds(seconds))
-                    return nil
-                }
-                defer { group.cancelAll() }
-                guard let first = try await group.next(), let buffer = first else {
-                    throw APIError.uploadTimeout(seconds: seconds)
-                }
-                return buffer
-            }
-        } catch let error as any HTTPResponseError where error.status == .contentTooLarge {
-            throw APIError.bodyTooLarge(limit: limit)
-        }
     }
 
     func checkContentType(_ contentType: String, kind: BodyKind) throws(APIError) {

@@ -162,7 +162,27 @@ enum RequestFields {
     }
 }
 
-/// A value cut short for an error message.
+/// A client's value as it may be echoed in a message or a log line: cut to `length`
+/// characters and with control characters written as escapes, so a huge or multi-line value
+/// can neither flood a response nor forge a log line.
 func clip(_ s: String, to length: Int = 40) -> String {
-    s.count > length ? String(s.prefix(length)) + "…" : s
+    let cut = s.count > length ? String(s.prefix(length)) + "…" : s
+    return escapingControlCharacters(cut)
+}
+
+/// `\n`, `\r`, `\t` and `\u{…}` in place of control characters.
+func escapingControlCharacters(_ s: String) -> String {
+    guard s.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else { return s }
+    var out = ""
+    for scalar in s.unicodeScalars {
+        switch scalar {
+        case "\n": out += "\\n"
+        case "\r": out += "\\r"
+        case "\t": out += "\\t"
+        case _ where scalar.properties.generalCategory == .control:
+            out += "\\u{\(String(scalar.value, radix: 16))}"
+        default: out.unicodeScalars.append(scalar)
+        }
+    }
+    return out
 }

@@ -27,8 +27,22 @@ public struct ServerConfiguration: Sendable {
     public var threads: Int
     /// Where the forward work runs.
     public var device: ComputeDevice
-    /// Requests admitted beyond those running; more get 503 with `Retry-After`.
+    /// Most requests waiting beyond those running (an upper bound: a request is admitted only
+    /// while its estimated wait fits in `timeoutSeconds`); more get 503 with `Retry-After`.
     public var queueCapacity: Int
+    /// Bytes of request bodies held in memory at once (being received, queued or running);
+    /// nil: `(concurrency + 2 × concurrency) × maxBodyBytes`, what a full pool held before
+    /// bodies were admitted on arrival. More get 503 with `Retry-After`.
+    public var bodyBudgetBytes: Int?
+    /// An upload slower than this (bytes per second, averaged from its start) after
+    /// `uploadGraceSeconds` is cut off with 408: slow clients cannot hold memory or places.
+    public var minUploadBytesPerSecond: Int = 16 * 1024
+    /// Seconds an upload may take before the minimum rate applies.
+    public var uploadGraceSeconds: Double = 5
+    /// Seconds a connection has to send a complete request head (else 408 and close).
+    public var headerTimeoutSeconds: Double = 10
+    /// Open connections at most; one more is answered 503 and closed at once.
+    public var maxConnections: Int = 512
     /// Seconds allowed for the upload (else 408), and again for waiting and transcribing (else
     /// 503 `DEADLINE_EXCEEDED`).
     public var timeoutSeconds: Double
@@ -56,9 +70,14 @@ public struct ServerConfiguration: Sendable {
         self.concurrency = workers
         self.threads = perPass
         self.device = device
-        self.queueCapacity = max(0, queueCapacity ?? 2 * workers)
+        self.queueCapacity = max(0, queueCapacity ?? 16 * workers)
         self.timeoutSeconds = timeoutSeconds
         self.maxBatchItems = max(1, maxBatchItems)
+    }
+
+    /// The body budget in force (`bodyBudgetBytes`, or its default).
+    public var effectiveBodyBudget: Int {
+        bodyBudgetBytes ?? max(maxBodyBytes, 3 * concurrency * maxBodyBytes)
     }
 
     /// Splits `cores` between requests and threads per request, keeping whichever was given.

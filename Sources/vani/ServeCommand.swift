@@ -44,8 +44,17 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Where the forward work runs: \(ComputeDevice.allCases.map(\.rawValue).joined(separator: ", ")).")
     var device: ComputeDevice = .cpu
 
-    @Option(help: "Requests that may wait beyond those running; more get 503 (default: 2 × concurrency).")
+    @Option(help: "Most requests waiting beyond those running (default: 16 × concurrency); a request is also refused when its estimated wait would not fit in --timeout.")
     var queue: Int?
+
+    @Option(help: "Open connections at most; one more is answered 503 and closed.")
+    var maxConnections = 512
+
+    @Option(help: "Seconds a new connection has to send its first request head (else 408).")
+    var headerTimeout: Double = 10
+
+    @Option(help: "Slowest upload accepted after its first 5 s, in KiB/s (else 408).")
+    var minUploadRate: Double = 16
 
     @Option(help: "Seconds allowed for the upload (else 408), and again for waiting and transcribing (else 503).")
     var timeout: Double = 120
@@ -65,6 +74,9 @@ struct ServeCommand: AsyncParsableCommand {
         if let concurrency, concurrency < 1 { throw ValidationError("--concurrency must be at least 1") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         if let queue, queue < 0 { throw ValidationError("--queue must be 0 or more") }
+        guard maxConnections >= 1 else { throw ValidationError("--max-connections must be at least 1") }
+        guard headerTimeout > 0 else { throw ValidationError("--header-timeout must be positive") }
+        guard minUploadRate >= 0 else { throw ValidationError("--min-upload-rate must be 0 or more") }
         guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
         guard maxBatch >= 1 else { throw ValidationError("--max-batch must be at least 1") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: unknown level '\(logLevel)'") }
@@ -75,7 +87,8 @@ struct ServeCommand: AsyncParsableCommand {
         let level = Logger.Level(rawValue: logLevel) ?? .info
         let json = logFormat == "json"
         LoggingSystem.bootstrap { label in
-            var handler: any LogHandler = json ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
+            var handler: any LogHandler = json ? JSONLogHandler(label: label)
+                : EscapingLogHandler(StreamLogHandler.standardError(label: label))
             handler.logLevel = level
             return handler
         }
@@ -85,10 +98,13 @@ struct ServeCommand: AsyncParsableCommand {
         guard FileManager.default.fileExists(atPath: modelURL.path) else {
             throw ValidationError(RecognizerError.modelNotFound(path: modelURL.path).description)
         }
-        let configuration = ServerConfiguration(
+        var configuration = ServerConfiguration(
             host: host, port: port, preload: preload, apiKey: apiKey ?? environment["VANI_API_KEY"],
             maxBodyBytes: Int(maxBodyMb * 1_048_576), concurrency: concurrency, threads: threads, device: device,
             queueCapacity: queue, timeoutSeconds: timeout, maxBatchItems: maxBatch)
+        configuration.maxConnections = maxConnections
+        configuration.headerTimeoutSeconds = headerTimeout
+        configuration.minUploadBytesPerSecond = Int(minUploadRate * 1024)
         let service = ASRService(configuration: configuration, modelURL: modelURL, logger: Logger(label: "vani.serve"))
         try await service.run()
     }
