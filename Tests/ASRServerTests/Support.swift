@@ -212,44 +212,80 @@ import Darwin
 #endif
 
 /// Sends `bytes` to 127.0.0.1:`port` over a plain TCP socket, then reads until the server
-/// closes or `readTimeout` passes; runs on its own thread so it never blocks Swift's pool.
+/// closes, a JSON body has ended, or `readTimeout` passes; runs on its own thread so it never
+/// blocks Swift's pool.
 func rawExchange(port: Int, _ bytes: [UInt8], readTimeout: Double) async -> String {
-    await withCheckedContinuation { continuation in
-        let thread = Thread {
-            continuation.resume(returning: rawExchangeBlocking(port: port, bytes, readTimeout: readTimeout))
-        }
-        thread.start()
+    await onThread {
+        guard let connection = RawConnection(port: port) else { return "connect failed" }
+        connection.send(bytes)
+        return connection.receive(timeout: readTimeout) { text in text.contains("\r\n\r\n{") && text.hasSuffix("}") }.text
     }
 }
 
-private func rawExchangeBlocking(port: Int, _ bytes: [UInt8], readTimeout: Double) -> String {
-    #if canImport(Glibc)
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    #else
-    let fd = socket(AF_INET, SOCK_STREAM, 0)
-    #endif
-    guard fd >= 0 else { return "socket failed" }
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = in_port_t(UInt16(port).bigEndian)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    let connected = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+/// A plain TCP connection to the server under test, for what HTTP clients won't send.
+final class RawConnection: @unchecked Sendable {
+    let fd: Int32
+    init?(port: Int) {
+        #if canImport(Glibc)
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        #else
+        fd = socket(AF_INET, SOCK_STREAM, 0)
+        #endif
+        guard fd >= 0 else { return nil }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { close(fd); return nil }
     }
-    guard connected == 0 else { return "connect failed" }
-    var timeout = timeval()
-    timeout.tv_sec = .init(Int(readTimeout))
-    timeout.tv_usec = .init(Int((readTimeout - Double(Int(readTimeout))) * 1e6))
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-    _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
-    var received: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 4096)
-    while true {
-        let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-        if n <= 0 { break }
-        received += chunk[0..<n]
-        if String(decoding: received, as: UTF8.self).contains("\r\n\r\n{") && received.last == UInt8(ascii: "}") { break }
+    deinit { close(fd) }
+
+    func send(_ text: String) { send(Array(text.utf8)) }
+    func send(_ bytes: [UInt8]) {
+        #if canImport(Glibc)
+        _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        #else
+        _ = bytes.withUnsafeBytes { Darwin.send(fd, $0.baseAddress, $0.count, 0) }
+        #endif
     }
-    return String(decoding: received, as: UTF8.self)
+
+    /// Reads until `done` holds for what was received (by default: `until` appears in it), the
+    /// peer closes, or `timeout` passes.
+    func receive(until marker: String? = nil, timeout: Double,
+                 done: ((String) -> Bool)? = nil) -> (text: String, closed: Bool) {
+        var received: [UInt8] = []
+        let deadline = Date().addingTimeInterval(timeout)
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while Date() < deadline {
+            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&poller, 1, Int32(max(1, deadline.timeIntervalSinceNow * 1000)))
+            if ready <= 0 { break }
+            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { return (String(decoding: received, as: UTF8.self), true) }
+            received += chunk[0..<n]
+            let text = String(decoding: received, as: UTF8.self)
+            if let marker, text.contains(marker) { break }
+            if let done, done(text) { break }
+        }
+        return (String(decoding: received, as: UTF8.self), false)
+    }
+}
+
+/// Runs blocking socket work on its own thread.
+func onThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { continuation in
+        Thread { continuation.resume(returning: body()) }.start()
+    }
+}
+
+/// `GET /ping` on a fresh connection: the raw response.
+func rawPing(port: Int) async -> String {
+    await onThread {
+        guard let connection = RawConnection(port: port) else { return "no connection" }
+        connection.send("GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
+        return connection.receive(until: "\r\n\r\n\n", timeout: 2).text
+    }
 }
