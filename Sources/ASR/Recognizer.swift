@@ -1,7 +1,12 @@
 // The whole pipeline behind a small public API: audio → features → encoder → decoder → text.
 // The CLI and the HTTP service are two thin doors onto this type.
+//
+// A request's strings are resolved here, once: the language code becomes a `Language` (its
+// vocabulary, CTC block and joint post-net) and the decoder kind a `Decoder`; audio is
+// validated once, by `Audio`. Everything below takes those values and checks nothing again.
 
 import Audio
+import Backend
 import ConformerModel
 import Decoding
 import Foundation
@@ -11,13 +16,16 @@ import WeightFormat
 
 /// Errors of the recognition pipeline; each message ends with what to do about it.
 public enum RecognizerError: Error, CustomStringConvertible, Sendable, Equatable {
+    /// No file at the model path.
     case modelNotFound(path: String)
+    /// The file is not a usable model (the loader's reason).
     case invalidModel(String)
+    /// The model does not offer this language (`available` lists what it offers).
     case unknownLanguage(String, available: [String])
+    /// The model has no head for this decoder.
     case decoderUnavailable(DecoderKind)
-    case audio(String)
-    case audioTooShort(seconds: Double)
-    case audioTooLong(seconds: Double, limit: Double)
+    /// The audio was refused (its `AudioError`, with a stable `code`).
+    case audio(AudioError)
 
     /// The message, ending with what to do.
     public var description: String {
@@ -27,15 +35,15 @@ public enum RecognizerError: Error, CustomStringConvertible, Sendable, Equatable
         case .invalidModel(let why):
             return "the model file is not usable: \(why); re-create it with vani-convert"
         case .unknownLanguage(let code, let available):
-            return "unknown language '\(code)': this model offers \(available.joined(separator: ", "))"
+            // The code came from a client: cut and escaped before it is echoed.
+            let shown = code.count > 40 ? String(code.prefix(40)) + "…" : code
+            let safe = String(String.UnicodeScalarView(shown.unicodeScalars.map {
+                $0.properties.generalCategory == .control ? "?" : $0 }))
+            return "unknown language '\(safe)': this model offers \(available.joined(separator: ", "))"
         case .decoderUnavailable(let kind):
             return "this model has no \(kind.rawValue) decoder: use \(kind == .ctc ? "rnnt" : "ctc")"
-        case .audio(let why):
-            return why
-        case .audioTooShort(let seconds):
-            return String(format: "audio too short (%.3f s): send at least 0.025 s of speech", seconds)
-        case .audioTooLong(let seconds, let limit):
-            return String(format: "audio too long (%.1f s, limit %.0f s): split it or raise the limit", seconds, limit)
+        case .audio(let error):
+            return error.description
         }
     }
 }
@@ -64,19 +72,24 @@ public struct ModelInfo: Sendable, Codable, Equatable {
 public struct RecognizerOptions: Sendable {
     /// Longest audio accepted, in seconds.
     public var maxAudioSeconds: Double = 3600
-    /// Threads one forward pass uses (`BLAS.setThreads`: Vani's pool splits the work, OpenBLAS
-    /// runs single-threaded); 0 leaves the process setting alone. Process-wide.
-    /// A server running N requests at once should give N × threads ≤ cores.
-    public var blasThreads: Int = 0
+    /// Threads one forward pass uses on Vani's pool (OpenBLAS itself runs single-threaded);
+    /// 0 uses the process setting (every core unless `BLAS.setThreads` changed it). Applied to
+    /// this recognizer's calls only. A server running N requests at once should give
+    /// N × threads ≤ cores.
+    public var threads: Int = 0
+    /// Where the forward work runs.
+    public var device: ComputeDevice = .cpu
     /// How long audio is cut into windows.
     public var chunking = ChunkingPolicy()
     /// Memberwise initialiser.
-    public init(maxAudioSeconds: Double = 3600, blasThreads: Int = 0, chunking: ChunkingPolicy = ChunkingPolicy()) {
-        self.maxAudioSeconds = maxAudioSeconds; self.blasThreads = blasThreads; self.chunking = chunking
+    public init(maxAudioSeconds: Double = 3600, threads: Int = 0, device: ComputeDevice = .cpu,
+                chunking: ChunkingPolicy = ChunkingPolicy()) {
+        self.maxAudioSeconds = maxAudioSeconds; self.threads = threads; self.device = device
+        self.chunking = chunking
     }
 }
 
-/// A loaded model: transcribes 16 kHz mono samples or encoded audio files.
+/// A loaded model: transcribes mono samples at the model's rate or encoded audio files.
 ///
 /// Immutable once loaded and `Sendable`: one instance serves many concurrent callers; each
 /// call plans its own scratch memory.
@@ -91,6 +104,10 @@ public final class Recognizer: Sendable {
     public let options: RecognizerOptions
     /// The loaded network (encoder and heads).
     public let model: ConformerASRModel
+    /// Where the forward work runs (chosen by `options.device`).
+    public let backend: any InferenceBackend
+    /// The offered languages, resolved once at load.
+    let languages: [String: Language]
     let frontend: LogMelFrontend
 
     /// Loads and checks a weights file (see Weights/FORMAT.md).
@@ -103,61 +120,96 @@ public final class Recognizer: Sendable {
         do { model = try ConformerASRModel(contentsOf: modelURL) } catch {
             throw .invalidModel(error.description)
         }
-        if options.blasThreads > 0 { BLAS.setThreads(options.blasThreads) }
         self.model = model
         self.config = model.config
         self.options = options
         self.modelURL = modelURL
         self.frontend = LogMelFrontend(config: model.config.frontend)
-        self.info = ModelInfo(name: model.config.name, languages: model.config.availableLanguages,
+        switch options.device {
+        case .cpu: self.backend = CPUBackend(model: model, threads: options.threads)
+        }
+        let offered = model.config.availableLanguages
+        self.languages = Language.all(in: model).filter { offered.contains($0.key) }
+        self.info = ModelInfo(name: model.config.name, languages: offered,
                               decoders: model.transducer == nil ? [.ctc] : [.ctc, .rnnt],
                               parameters: model.parameterCount, sampleRate: model.config.frontend.sampleRate)
     }
 
-    /// Throws `.unknownLanguage` (listing what the model offers) unless `code` is available.
-    public func checkLanguage(_ code: String) throws(RecognizerError) {
-        guard info.languages.contains(code) else {
-            throw .unknownLanguage(code, available: info.languages)
-        }
+    // MARK: - The door: strings become values, once
+
+    /// The language `code` names, resolved against this model.
+    /// - Throws: `.unknownLanguage` (listing what the model offers).
+    public func language(_ code: String) throws(RecognizerError) -> Language {
+        guard let language = languages[code] else { throw .unknownLanguage(code, available: info.languages) }
+        return language
     }
 
-    /// Transcribes one utterance of 16 kHz mono samples in [-1, 1].
+    /// The decoder of `kind` for `language`.
+    /// - Throws: `.decoderUnavailable` when the model has no such head.
+    public func decoder(_ kind: DecoderKind, for language: Language) throws(RecognizerError) -> Decoder {
+        guard let decoder = language.decoder(kind, in: model) else { throw .decoderUnavailable(kind) }
+        return decoder
+    }
+
+    // MARK: - Transcription
+
+    /// Transcribes one utterance of mono samples at the model's rate, in [-1, 1].
+    /// - Throws: `.unknownLanguage`, `.decoderUnavailable`, `.audio` (too short or long,
+    ///   non-finite samples).
     public func transcribe(samples: [Float], language: String,
                            decoder: DecoderKind = .ctc) throws(RecognizerError) -> Transcript {
         try transcribe(batch: [samples], language: language, decoder: decoder)[0]
     }
 
     /// Transcribes a batch of utterances (each gets exactly what it would get alone).
-    public func transcribe(batch: [[Float]], language: String,
-                           decoder: DecoderKind = .ctc) throws(RecognizerError) -> [Transcript] {
-        try checkLanguage(language)
-        if decoder == .rnnt && model.transducer == nil { throw .decoderUnavailable(.rnnt) }
-        let rate = Double(config.frontend.sampleRate)
-        for samples in batch {
-            let seconds = Double(samples.count) / rate
-            if samples.count < AudioDecoder.minimumSamples16k { throw .audioTooShort(seconds: seconds) }
-            if seconds > options.maxAudioSeconds { throw .audioTooLong(seconds: seconds, limit: options.maxAudioSeconds) }
-            if let bad = samples.firstIndex(where: { !$0.isFinite }) {
-                throw .audio(AudioError.nonFiniteSamples(index: bad).description)
-            }
-        }
-        return batch.map { transcribeOne($0, language: language, decoder: decoder) }
+    public func transcribe(batch: [[Float]], language code: String,
+                           decoder kind: DecoderKind = .ctc) throws(RecognizerError) -> [Transcript] {
+        let language = try language(code)
+        let decoder = try decoder(kind, for: language)
+        for samples in batch { try validate(samples) }
+        return batch.map { transcribeValidated($0, language: language, decoder: decoder) }
     }
 
-    /// Decodes an audio file's bytes (WAV, FLAC, OGG, MP3, …), mixes to mono, resamples to
-    /// 16 kHz and transcribes it.
-    public func transcribe(audio: Data, language: String,
-                           decoder: DecoderKind = .ctc) throws(RecognizerError) -> Transcript {
-        try checkLanguage(language)
+    /// Decodes an audio file's bytes (WAV, FLAC, OGG, MP3, …), mixes to mono, resamples to the
+    /// model's rate and transcribes it in `language` (resolved with `language(_:)`).
+    /// - Throws: `.decoderUnavailable`, `.audio` with the decoder's `AudioError`.
+    public func transcribe(audio: Data, language: Language,
+                           decoder kind: DecoderKind = .ctc) throws(RecognizerError) -> Transcript {
+        let decoder = try decoder(kind, for: language)
         let samples: [Float]
-        do { samples = try AudioDecoder.load16kMono(audio, maxSeconds: options.maxAudioSeconds) } catch {
-            switch error {
-            case .tooShort(let n, _): throw .audioTooShort(seconds: Double(n) / Double(config.frontend.sampleRate))
-            case .tooLong(let seconds, let limit): throw .audioTooLong(seconds: seconds, limit: limit)
-            default: throw .audio(error.description)
-            }
-        }
-        return try transcribe(samples: samples, language: language, decoder: decoder)
+        do {
+            samples = try AudioDecoder.load(audio, sampleRate: config.frontend.sampleRate,
+                                            maxSeconds: options.maxAudioSeconds)
+        } catch { throw .audio(error) }
+        return transcribeValidated(samples, language: language, decoder: decoder)
+    }
+
+    /// `transcribe(audio:language:decoder:)` with the language given by its code.
+    public func transcribe(audio: Data, language code: String,
+                           decoder: DecoderKind = .ctc) throws(RecognizerError) -> Transcript {
+        try transcribe(audio: audio, language: language(code), decoder: decoder)
+    }
+
+    private func validate(_ samples: [Float]) throws(RecognizerError) {
+        do {
+            try AudioDecoder.validate(samples, sampleRate: config.frontend.sampleRate,
+                                      maxSeconds: options.maxAudioSeconds)
+        } catch { throw .audio(error) }
+    }
+
+    // MARK: - Stages (tests, `vani bench`)
+
+    /// Log-mel features [frames, nMels] of samples at the model's rate, with this model's
+    /// frontend settings.
+    public func features(_ samples: [Float]) -> Features { frontend.features(samples) }
+
+    /// The encoder output [T', d] for features (trailing `pad_to` frames are cut before the
+    /// layers), computed by the backend.
+    public func encode(_ features: Features) -> Tensor { backend.encode([features])[0] }
+
+    /// Tokens for encoder output [T', d] (from `encode`) with a resolved decoder, on the host.
+    public func decode(_ encoded: Tensor, decoder: Decoder) -> DecodedTokens {
+        decoder.decode(encoded.pointer, frames: encoded.shape[0])
     }
 
     /// The model used when none is named: `VANI_MODEL`, else `Weights/default.safetensors` in the

@@ -2,11 +2,13 @@
 
 import Foundation
 
-/// Which decoder turns encoder frames into tokens.
-public enum DecoderKind: String, Sendable, Codable, CaseIterable {
-    case ctc
-    case rnnt
-}
+// The values a caller of `Recognizer` handles, re-exported so `import ASR` is enough.
+@_exported import enum Audio.AudioError
+@_exported import enum Backend.ComputeDevice
+@_exported import enum Decoding.DecoderKind
+@_exported import enum Decoding.Decoder
+@_exported import struct Decoding.Language
+@_exported import struct Decoding.Vocabulary
 
 /// One emitted token with its time span on the audio.
 public struct TokenTiming: Sendable, Codable, Equatable {
@@ -64,3 +66,33 @@ public struct Transcript: Sendable, Codable, Equatable {
     }
 }
 
+
+// MARK: - JSON
+
+extension Transcript {
+    /// The one JSON rendering of a transcript (`vani transcribe --format json`), one line:
+    /// `{"confidence", "decoder", "duration", "file", "language", "text", "tokens": [{"end",
+    /// "start", "text"}]}` with keys sorted, seconds rounded to the millisecond and confidence
+    /// to 1e-4. `file` is omitted when nil.
+    public func jsonLine(file: String? = nil) -> String {
+        struct Token: Encodable { let text: String; let start: Double; let end: Double }
+        struct Line: Encodable {
+            let file: String?
+            let text: String
+            let language: String
+            let decoder: String
+            let duration: Double
+            let confidence: Double
+            let tokens: [Token]
+        }
+        func millis(_ seconds: Double) -> Double { (seconds * 1000).rounded() / 1000 }
+        let line = Line(file: file, text: text, language: language, decoder: decoder.rawValue,
+                        duration: millis(duration), confidence: (confidence * 10000).rounded() / 10000,
+                        tokens: tokens.map { Token(text: $0.text, start: millis($0.start), end: millis($0.end)) })
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        // Strings and finite numbers always encode; a NaN confidence (impossible from the
+        // decoders) would be the only failure.
+        return (try? encoder.encode(line)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+    }
+}

@@ -59,11 +59,31 @@ public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
     }
     static func bodyTooLarge(limit: Int) -> APIError {
         APIError(.resourceExhausted, status: .contentTooLarge,
-                 "the request body exceeds the limit of \(megabytes(limit)) MiB: send shorter audio or raise --max-body-mb")
+                 "the request body exceeds the limit of \(megabytes(limit)) MiB: send shorter audio (the server's operator sets the limit with --max-body-mb)")
     }
+    /// The error a declared `Content-Length` decides at once: over the limit (including
+    /// lengths too large for any integer, ≥ 2^63), or not a byte count at all; nil when absent
+    /// or acceptable.
+    static func checkContentLength(_ value: String?, limit: Int) -> APIError? {
+        guard let value else { return nil }
+        let text = value.trimmingCharacters(in: .whitespaces)
+        guard !text.isEmpty, text.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }) else {
+            return APIError(.badRequest, status: .badRequest,
+                            "Content-Length '\(clip(text))' is not a byte count: send the body's length in bytes")
+        }
+        guard let bytes = Int(text), bytes <= limit else { return bodyTooLarge(limit: limit) }
+        return nil
+    }
+    static func uploadTooSlow(bytes: Int, seconds: Double, minimum: Int) -> APIError {
+        APIError(.deadlineExceeded, status: .requestTimeout,
+                 "the request body is arriving too slowly (\(bytes) bytes in \(formatSeconds(seconds)) s; at least \(minimum / 1024) KiB/s is needed): send it faster")
+    }
+    static let bodyBudgetSpent = APIError(
+        .resourceExhausted, status: .serviceUnavailable,
+        "the server is receiving too much audio at once: retry in a few seconds", headers: ["Retry-After": "2"])
     static func unsupportedMediaType(_ got: String, expected: String) -> APIError {
         APIError(.unsupportedMediaType, status: .unsupportedMediaType,
-                 "content type '\(got)' is not supported here: send \(expected)")
+                 "content type '\(clip(got))' is not supported here: send \(expected)")
     }
     static func queueFull(retryAfter: Int) -> APIError {
         APIError(.resourceExhausted, status: .serviceUnavailable,
@@ -72,12 +92,12 @@ public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
     }
     static func timeout(seconds: Double) -> APIError {
         APIError(.deadlineExceeded, status: .serviceUnavailable,
-                 "the request did not finish within \(formatSeconds(seconds)) s: send shorter audio or raise --timeout",
+                 "the request did not finish within \(formatSeconds(seconds)) s: send shorter audio, or retry when the server is less busy (the server's operator sets the limit with --timeout)",
                  headers: ["Retry-After": "1"])
     }
     static func uploadTimeout(seconds: Double) -> APIError {
         APIError(.deadlineExceeded, status: .requestTimeout,
-                 "the request body did not arrive within \(formatSeconds(seconds)) s: send it faster or raise --timeout")
+                 "the request body did not arrive within \(formatSeconds(seconds)) s: send it faster (the server's operator sets the limit with --timeout)")
     }
     static func modelUnavailable(requestID: String) -> APIError {
         APIError(.temporarilyUnavailable, status: .serviceUnavailable,
@@ -94,27 +114,43 @@ public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
         headers: ["WWW-Authenticate": "Bearer"])
     static func notFound(_ path: String) -> APIError {
         APIError(.endpointNotFound, status: .notFound,
-                 "no endpoint at \(path): see /health, /asr, /invocations, /v1/audio/transcriptions")
+                 "no endpoint at \(clip(path, to: 100)): see /health, /asr, /invocations, /v1/audio/transcriptions")
     }
     static func methodNotAllowed(_ method: String, path: String, allowed: [String]) -> APIError {
         APIError(.methodNotAllowed, status: .methodNotAllowed,
-                 "\(method) is not allowed on \(path): use \(allowed.joined(separator: " or "))",
+                 "\(clip(method)) is not allowed on \(clip(path, to: 100)): use \(allowed.joined(separator: " or "))",
                  headers: ["Allow": allowed.joined(separator: ", ")])
     }
 
-    /// Maps an error of the pipeline to what the client is told; `nil` for errors that are the
-    /// server's fault (the caller logs them and answers 500/503 without details).
+    /// Maps an error of the pipeline to what the client is told, by case (the audio's by its
+    /// `AudioError` case); `nil` for errors that are the server's fault (the caller logs them and
+    /// answers 500/503 without details).
     static func from(_ error: RecognizerError) -> APIError? {
         switch error {
         case .unknownLanguage, .decoderUnavailable:
             return invalid(error.description)
-        case .audio(let why):
-            // The decoder's message already says which formats it reads.
-            return unprocessableAudio("the audio could not be decoded: \(why)")
-        case .audioTooShort, .audioTooLong:
-            return unprocessableAudio(error.description)
+        case .audio(let audio):
+            switch audio {
+            case .tooShort, .tooLong, .nonFiniteSamples, .outOfRange, .noSamples:
+                // Decodable audio the model cannot take: the message says what to send instead.
+                return unprocessableAudio(audio.description)
+            case .empty, .notAudio, .malformed, .unsupported, .truncated, .decodeFailed, .noChannels,
+                 .tooManyChannels, .badSampleRate, .resampleFailed:
+                // The decoder's message already says which formats it reads.
+                return unprocessableAudio("the audio could not be decoded: \(audio.description)")
+            }
         case .modelNotFound, .invalidModel:
             return nil
+        }
+    }
+
+    /// What the client is told when the worker pool does not run its request.
+    init(_ rejection: InferencePool.Rejection) {
+        switch rejection {
+        case .queueFull(let retryAfter): self = .queueFull(retryAfter: retryAfter)
+        case .deadlineExceeded(let seconds): self = .timeout(seconds: seconds)
+        case .cancelled: self = APIError(.badRequest, status: .badRequest, "the client went away")
+        case .ticketReused: self = .internalError(requestID: "ticket reused")
         }
     }
 

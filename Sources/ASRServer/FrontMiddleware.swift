@@ -25,7 +25,8 @@ struct FrontMiddleware: RouterMiddleware {
             }
             response = try await next(request, context)
         } catch {
-            let apiError = self.apiError(for: error, request: request, requestID: id, logger: context.logger)
+            let apiError = Self.apiError(for: error, request: request, requestID: id, routes: service.routeTable,
+                                         logger: context.logger)
             response = apiError.response(requestID: id)
             let level: Logger.Level = apiError.status.code >= 500 ? .error : .notice
             context.logger.log(level: apiError.code == .resourceExhausted && apiError.status == .serviceUnavailable ? .warning : level,
@@ -44,15 +45,18 @@ struct FrontMiddleware: RouterMiddleware {
 
     /// Turns anything thrown below into the client's error. Unknown errors are logged here in
     /// full and answered with a bare 500.
-    func apiError(for error: any Error, request: Request, requestID: String, logger: Logger) -> APIError {
+    static func apiError(for error: any Error, request: Request, requestID: String, routes: RouteTable,
+                         logger: Logger) -> APIError {
         switch error {
         case let apiError as APIError:
             return apiError
+        case let rejection as InferencePool.Rejection:
+            return APIError(rejection)
         case let httpError as any HTTPResponseError:
             let path = request.uri.path
             switch httpError.status {
             case .notFound:
-                if let allowed = service.routeTable[path] {
+                if let allowed = routes.allowed(path) {
                     return .methodNotAllowed(request.method.rawValue, path: path, allowed: allowed)
                 }
                 return .notFound(path)
@@ -76,6 +80,11 @@ struct FrontMiddleware: RouterMiddleware {
            given.utf8.allSatisfy({ isAlphanumeric($0) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: ".") }) {
             return given
         }
+        return newRequestID()
+    }
+
+    /// A fresh request id: 16 hex digits.
+    static func newRequestID() -> String {
         var generator = SystemRandomNumberGenerator()
         let value = generator.next() as UInt64
         let hex = String(value, radix: 16)

@@ -9,6 +9,18 @@ import Logging
 
 /// Bounded worker pool with admission control and per-job deadlines.
 final class InferencePool: @unchecked Sendable {
+    /// Why the pool did not run a job (mapped to the client's error in one place, APIError.swift).
+    enum Rejection: Error, Sendable, Equatable {
+        /// Every place is taken; a place is likely free in `retryAfter` seconds.
+        case queueFull(retryAfter: Int)
+        /// The job did not finish within `seconds` (queueing included).
+        case deadlineExceeded(seconds: Double)
+        /// The waiting request was cancelled (its client went away).
+        case cancelled
+        /// A ticket was submitted twice (a bug in the caller).
+        case ticketReused
+    }
+
     /// A place in the pool, taken before the body is read and held until the work finishes
     /// (or, if it never starts, until the handler lets go of it).
     final class Ticket: @unchecked Sendable {
@@ -76,34 +88,39 @@ final class InferencePool: @unchecked Sendable {
         return admitted
     }
 
-    /// Takes a place or refuses at once.
-    /// - Throws: `RESOURCE_EXHAUSTED` (503 with `Retry-After`) when all places are taken.
-    func admit() throws(APIError) -> Ticket {
+    /// Takes a place or refuses at once: refused when `workers + queueCapacity` places are taken,
+    /// or when the request would wait so long (the queue ahead of it divided among the workers,
+    /// at the mean job time) that it could not finish within `deadline` seconds.
+    /// - Throws: `.queueFull` with the seconds until a place is likely free.
+    func admit(deadline: Double = .infinity) throws(Rejection) -> Ticket {
         condition.lock()
-        guard admitted < workers + queueCapacity else {
+        let waitingAhead = admitted - workers + 1
+        let estimatedWait = waitingAhead > 0 ? Double(waitingAhead) / Double(workers) * meanJobSeconds : 0
+        guard admitted < workers + queueCapacity, estimatedWait + meanJobSeconds <= deadline || admitted < workers else {
             let retry = retryAfterLocked()
             condition.unlock()
-            throw APIError.queueFull(retryAfter: retry)
+            throw .queueFull(retryAfter: retry)
         }
         admitted += 1
         condition.unlock()
         return Ticket(pool: self)
     }
 
-    /// Runs `work` on a worker thread and returns its result, or throws `DEADLINE_EXCEEDED`
+    /// Runs `work` on a worker thread and returns its result, or throws `.deadlineExceeded`
     /// after `timeout` seconds (the work, if started, finishes in the background and its
-    /// result is dropped; if not started, it never starts). Consumes `ticket`.
+    /// result is dropped; if not started, it never starts), or `.cancelled` when the waiting
+    /// task is cancelled. Consumes `ticket`.
     func run<T: Sendable>(_ ticket: Ticket, timeout: Double,
-                          _ work: @escaping @Sendable (Deadline) throws(APIError) -> T) async throws(APIError) -> T {
-        guard ticket.markSubmitted() else { throw APIError.internalError(requestID: "ticket reused") }
+                          _ work: @escaping @Sendable (Deadline) -> T) async throws(Rejection) -> T {
+        guard ticket.markSubmitted() else { throw .ticketReused }
         let completion = Completion<T>()
-        let result: Result<T, APIError> = await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Result<T, APIError>, Never>) in
+        let result: Result<T, Rejection> = await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Result<T, Rejection>, Never>) in
                 completion.install(continuation)
-                let timer = Task {
-                    try await Task.sleep(for: .seconds(timeout))
-                    completion.complete(.failure(APIError.timeout(seconds: timeout)))
-                }
+                // A Dispatch timer, not a Task: the deadline must fire even while Swift's
+                // cooperative threads are all busy.
+                let timer = DispatchWorkItem { completion.complete(.failure(.deadlineExceeded(seconds: timeout))) }
+                DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: timer)
                 completion.onComplete { timer.cancel() }
                 enqueue {
                     guard !completion.isCompleted else {
@@ -111,20 +128,15 @@ final class InferencePool: @unchecked Sendable {
                         return
                     }
                     let started = ContinuousClock.now
-                    let outcome: Result<T, APIError>
-                    do throws(APIError) {
-                        outcome = .success(try work(Deadline(box: completion)))
-                    } catch {
-                        outcome = .failure(error)
-                    }
+                    let outcome = work(Deadline(box: completion))
                     // Release before answering, so a client that sends its next request as soon
                     // as it has this answer finds the place free.
                     ticket.releaseAfterWork(seconds: (ContinuousClock.now - started).seconds)
-                    completion.complete(outcome)
+                    completion.complete(.success(outcome))
                 }
             }
         } onCancel: {
-            completion.complete(.failure(APIError(.badRequest, status: .badRequest, "the client went away")))
+            completion.complete(.failure(.cancelled))
         }
         return try result.get()
     }
@@ -185,11 +197,11 @@ class AnyCompletion: @unchecked Sendable {
 
 /// Resumes the handler exactly once, with whichever comes first: result, timeout, cancellation.
 final class Completion<T: Sendable>: AnyCompletion, @unchecked Sendable {
-    private var continuation: CheckedContinuation<Result<T, APIError>, Never>?
-    private var pending: Result<T, APIError>?
+    private var continuation: CheckedContinuation<Result<T, InferencePool.Rejection>, Never>?
+    private var pending: Result<T, InferencePool.Rejection>?
     private var callbacks: [() -> Void] = []
 
-    func install(_ continuation: CheckedContinuation<Result<T, APIError>, Never>) {
+    func install(_ continuation: CheckedContinuation<Result<T, InferencePool.Rejection>, Never>) {
         lock.lock()
         if let pending {
             lock.unlock()
@@ -207,7 +219,7 @@ final class Completion<T: Sendable>: AnyCompletion, @unchecked Sendable {
         lock.unlock()
     }
 
-    func complete(_ result: Result<T, APIError>) {
+    func complete(_ result: Result<T, InferencePool.Rejection>) {
         lock.lock()
         guard !done else { lock.unlock(); return }
         done = true

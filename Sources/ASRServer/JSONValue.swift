@@ -23,21 +23,69 @@ enum JSONValue: Decodable, Sendable, Equatable {
         self = .object(try container.decode([String: JSONValue].self))
     }
 
-    /// Parses a request body.
-    /// - Throws: `BAD_REQUEST` naming what is wrong with the JSON.
+    /// Parses a request body. `NaN`, `Infinity` and `-Infinity` outside strings — what Python's
+    /// `json` writes for a DataFrame's gaps, and what MLflow's own scoring server accepts — read
+    /// as null, i.e. a missing value.
+    /// - Throws: `BAD_REQUEST` saying what is wrong, in words for the client (never a type name).
     static func parse(_ buffer: ByteBuffer) throws(APIError) -> JSONValue {
         guard buffer.readableBytes > 0 else { throw APIError.badJSON("the body is empty") }
-        do {
-            // Parse the buffer in place: a copy would double the memory of a 160 MiB body.
-            return try buffer.withUnsafeReadableBytes { raw in
-                let bytes = Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: raw.baseAddress!), count: raw.count,
-                                 deallocator: .none)
-                return try JSONDecoder().decode(JSONValue.self, from: bytes)
+        // Parse the buffer in place: a copy would double the memory of a 160 MiB body.
+        let first: Result<JSONValue, any Error> = buffer.withUnsafeReadableBytes { raw in
+            let bytes = Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: raw.baseAddress!), count: raw.count,
+                             deallocator: .none)
+            return Result { try JSONDecoder().decode(JSONValue.self, from: bytes) }
+        }
+        switch first {
+        case .success(let value): return value
+        case .failure(let error):
+            if let rewritten = buffer.withUnsafeReadableBytes({ pythonConstantsAsNull($0) }),
+               let value = try? JSONDecoder().decode(JSONValue.self, from: rewritten) {
+                return value
             }
-        } catch let DecodingError.dataCorrupted(context) {
-            throw APIError.badJSON(context.underlyingError.map { short($0) } ?? context.debugDescription)
-        } catch {
-            throw APIError.badJSON(short(error))
+            throw APIError.badJSON(describe(error))
+        }
+    }
+
+    /// The bytes with `NaN`, `Infinity` and `-Infinity` outside strings replaced by `null`, or
+    /// nil when there are none.
+    static func pythonConstantsAsNull(_ raw: UnsafeRawBufferPointer) -> Data? {
+        let bytes = raw.bindMemory(to: UInt8.self)
+        let tokens: [[UInt8]] = [Array("-Infinity".utf8), Array("Infinity".utf8), Array("NaN".utf8)]
+        var out = Data()
+        var inString = false, escaped = false, replaced = false
+        var i = 0
+        outer: while i < bytes.count {
+            let byte = bytes[i]
+            if inString {
+                if escaped { escaped = false } else if byte == UInt8(ascii: "\\") { escaped = true }
+                else if byte == UInt8(ascii: "\"") { inString = false }
+            } else if byte == UInt8(ascii: "\"") {
+                inString = true
+            } else if byte == UInt8(ascii: "N") || byte == UInt8(ascii: "I") || byte == UInt8(ascii: "-") {
+                for token in tokens where i + token.count <= bytes.count
+                    && zip(token, bytes[i..<(i + token.count)]).allSatisfy({ $0 == $1 }) {
+                    out.append(contentsOf: Array("null".utf8))
+                    i += token.count
+                    replaced = true
+                    continue outer
+                }
+            }
+            out.append(byte)
+            i += 1
+        }
+        return replaced ? out : nil
+    }
+
+    /// What is wrong with a body the decoder refused, in words for the client.
+    private static func describe(_ error: any Error) -> String {
+        switch error {
+        case DecodingError.dataCorrupted:
+            return "it is not well-formed JSON"
+        case DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context):
+            let path = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+            return "a value\(path.isEmpty ? "" : " at \(clip(path, to: 60))") cannot be read (a number out of range?)"
+        default:
+            return "it cannot be read"
         }
     }
 
@@ -52,12 +100,6 @@ enum JSONValue: Decodable, Sendable, Equatable {
         case .object: return "an object"
         }
     }
-}
-
-/// The first line of an error's description, cut to a length fit for a client message.
-private func short(_ error: any Error) -> String {
-    let text = "\(error)".split(separator: "\n").first.map(String.init) ?? "unreadable"
-    return text.count > 200 ? String(text.prefix(200)) + "…" : text
 }
 
 /// Encodes response bodies.

@@ -36,22 +36,47 @@ public struct JSONLogHandler: LogHandler {
     }
 }
 
-extension ASRService {
-    /// Serves until SIGTERM or SIGINT, then stops accepting connections and finishes the
-    /// requests in flight (Hummingbird's ServiceGroup graceful shutdown).
-    public func run() async throws {
-        if configuration.oversubscribes() {
-            logger.warning("concurrency × blas-threads exceeds the cores: requests will slow each other down", metadata: [
-                "concurrency": "\(configuration.concurrency)", "blas_threads": "\(configuration.blasThreads)",
-                "cores": "\(ProcessInfo.processInfo.activeProcessorCount)"])
+/// Wraps a text log handler so that a client's value can never forge a log line: control
+/// characters in the message and in metadata values are written as escapes (`\n` → `\\n`).
+/// The JSON handler needs no wrapping (its encoder escapes them).
+public struct EscapingLogHandler: LogHandler {
+    private var wrapped: any LogHandler
+
+    /// Wraps `handler`.
+    public init(_ handler: any LogHandler) { wrapped = handler }
+
+    /// See `LogHandler`.
+    public var logLevel: Logger.Level {
+        get { wrapped.logLevel }
+        set { wrapped.logLevel = newValue }
+    }
+
+    /// See `LogHandler`.
+    public var metadata: Logger.Metadata {
+        get { wrapped.metadata }
+        set { wrapped.metadata = newValue }
+    }
+
+    /// See `LogHandler`.
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { wrapped[metadataKey: key] }
+        set { wrapped[metadataKey: key] = newValue }
+    }
+
+    /// Logs with control characters escaped in the message and every metadata value.
+    public func log(event: LogEvent) {
+        var event = event
+        event.message = "\(escapingControlCharacters(event.message.description))"
+        event.metadata = event.metadata.map { $0.mapValues(Self.escape) }
+        wrapped.log(event: event)
+    }
+
+    static func escape(_ value: Logger.MetadataValue) -> Logger.MetadataValue {
+        switch value {
+        case .string(let s): return .string(escapingControlCharacters(s))
+        case .stringConvertible(let c): return .string(escapingControlCharacters(c.description))
+        case .array(let values): return .array(values.map(escape))
+        case .dictionary(let values): return .dictionary(values.mapValues(escape))
         }
-        logger.info("vani serve", metadata: [
-            "address": "\(configuration.host):\(configuration.port)", "model": "\(host.name)",
-            "preload": "\(configuration.preload)", "concurrency": "\(configuration.concurrency)",
-            "blas_threads": "\(configuration.blasThreads)", "queue": "\(configuration.queueCapacity)",
-            "timeout_s": "\(configuration.timeoutSeconds)", "max_body_mib": "\(megabytes(configuration.maxBodyBytes))",
-            "api_key": "\(configuration.apiKey == nil ? "off" : "on")", "ui": "\(configuration.webUI ? "on" : "off")"])
-        try await application().runService()
-        logger.info("vani serve stopped: requests in flight finished")
     }
 }

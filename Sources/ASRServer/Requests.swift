@@ -31,13 +31,20 @@ enum RequestFields {
 
     // MARK: - Single items
 
-    /// Reads one item from a JSON object. `path` prefixes field names in messages ("items[2].").
+    /// Reads one item from a JSON object (or a form's text fields as strings). `path` prefixes
+    /// field names in messages ("items[2]."). `audio` is the file when it came as its own part
+    /// (multipart); otherwise the object's base64 `audio` field is read.
     static func item(_ object: [String: JSONValue], defaults: RequestDefaults = RequestDefaults(),
-                     path: String = "") throws(APIError) -> TranscriptionRequest {
-        guard let audioValue = try field(object, audio, path: path) else {
-            throw APIError.missing(path + audio[0], aliases: audio.dropFirst().map { path + $0 })
+                     path: String = "", audio file: Data? = nil) throws(APIError) -> TranscriptionRequest {
+        let audioData: Data
+        if let file {
+            audioData = file
+        } else {
+            guard let audioValue = try field(object, audio, path: path) else {
+                throw APIError.missing(path + audio[0], aliases: audio.dropFirst().map { path + $0 })
+            }
+            audioData = try base64Audio(audioValue, field: path + audio[0])
         }
-        let audioData = try base64Audio(audioValue, field: path + audio[0])
         var language = try string(object, self.language, path: path).map(normalizedLanguage) ?? defaults.language
         if language?.isEmpty == true { language = nil }
         guard let language else {
@@ -155,7 +162,27 @@ enum RequestFields {
     }
 }
 
-/// A value cut short for an error message.
+/// A client's value as it may be echoed in a message or a log line: cut to `length`
+/// characters and with control characters written as escapes, so a huge or multi-line value
+/// can neither flood a response nor forge a log line.
 func clip(_ s: String, to length: Int = 40) -> String {
-    s.count > length ? String(s.prefix(length)) + "…" : s
+    let cut = s.count > length ? String(s.prefix(length)) + "…" : s
+    return escapingControlCharacters(cut)
+}
+
+/// `\n`, `\r`, `\t` and `\u{…}` in place of control characters.
+func escapingControlCharacters(_ s: String) -> String {
+    guard s.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else { return s }
+    var out = ""
+    for scalar in s.unicodeScalars {
+        switch scalar {
+        case "\n": out += "\\n"
+        case "\r": out += "\\r"
+        case "\t": out += "\\t"
+        case _ where scalar.properties.generalCategory == .control:
+            out += "\\u{\(String(scalar.value, radix: 16))}"
+        default: out.unicodeScalars.append(scalar)
+        }
+    }
+    return out
 }

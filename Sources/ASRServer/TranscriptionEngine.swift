@@ -1,5 +1,6 @@
-// The one thing the service needs from the pipeline: a loaded model that turns audio file bytes
-// into a Transcript. `Recognizer` is the real one; tests plug in a fake with the same shape.
+// The one thing the service needs from the pipeline: a loaded model that resolves a language
+// code once and turns audio file bytes into a Transcript. `Recognizer` is the real one; tests
+// plug in a fake with the same shape.
 
 import ASR
 import Foundation
@@ -11,11 +12,12 @@ import Foundation
 public protocol TranscriptionEngine: Sendable {
     /// Name, languages, decoders and size of the model, for `/health` and `/v1/models`.
     var info: ModelInfo { get }
-    /// Throws `.unknownLanguage` unless the model offers `code`.
-    func checkLanguage(_ code: String) throws(RecognizerError)
+    /// The language `code` names (checked once, at the door).
+    /// - Throws: `.unknownLanguage` unless the model offers it.
+    func language(_ code: String) throws(RecognizerError) -> Language
     /// Decodes an audio file's bytes (WAV, FLAC, OGG, MP3, …) and transcribes it.
-    /// - Throws: `RecognizerError` (`.audio`, `.audioTooShort`, `.unknownLanguage`, …).
-    func transcribe(audio: Data, language: String, decoder: DecoderKind) throws(RecognizerError) -> Transcript
+    /// - Throws: `RecognizerError` (`.audio` with its `AudioError`, `.decoderUnavailable`).
+    func transcribe(audio: Data, language: Language, decoder: DecoderKind) throws(RecognizerError) -> Transcript
 }
 
 extension Recognizer: TranscriptionEngine {}

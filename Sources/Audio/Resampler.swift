@@ -47,20 +47,39 @@ extension AudioDecoder {
     /// 256 samples and a shorter clip carries no speech.
     public static let minimumSamples16k = 400
 
-    /// Decodes `data`, averages its channels and resamples to 16 kHz: the model's input.
+    /// Shortest audio accepted at `sampleRate`: one 25 ms analysis window.
+    public static func minimumSamples(sampleRate: Int) -> Int { sampleRate / 40 }
+
+    /// The one check of samples a model will see: at least one 25 ms window, at most
+    /// `maxSeconds`, every sample finite and within `maxMagnitude`.
+    /// - Throws: `.tooShort`, `.tooLong`, `.nonFiniteSamples`, `.outOfRange`.
+    public static func validate(_ samples: [Float], sampleRate: Int, maxSeconds: Double? = nil) throws(AudioError) {
+        let minimum = minimumSamples(sampleRate: sampleRate)
+        guard samples.count >= minimum else { throw .tooShort(samples: samples.count, minimum: minimum) }
+        let seconds = Double(samples.count) / Double(sampleRate)
+        if let maxSeconds, seconds > maxSeconds { throw .tooLong(seconds: seconds, limit: maxSeconds) }
+        if let bad = samples.firstIndex(where: { !$0.isFinite }) { throw .nonFiniteSamples(index: bad) }
+        if let bad = samples.firstIndex(where: { abs($0) > maxMagnitude }) {
+            throw .outOfRange(index: bad, value: samples[bad])
+        }
+    }
+
+    /// Decodes `data`, averages its channels and resamples to `sampleRate`: a model's input.
     ///
     /// - Parameter maxSeconds: refuse audio longer than this (checked while decoding, so an
     ///   over-long upload costs little); nil for no limit.
-    /// - Returns: 16 kHz mono samples, at least `minimumSamples16k` of them.
+    /// - Returns: mono samples at `sampleRate`, at least `minimumSamples(sampleRate:)` of them.
     /// - Throws: everything `decode(_:)` throws, `.tooLong`, `.tooShort`.
-    public static func load16kMono(_ data: Data, maxSeconds: Double? = nil) throws(AudioError)
-        -> [Float]
-    {
+    public static func load(_ data: Data, sampleRate: Int, maxSeconds: Double? = nil) throws(AudioError) -> [Float] {
         let decoded = try decode(data, maxSeconds: maxSeconds)
-        let samples = try Resampler.resample(decoded.samples, from: decoded.sampleRate, to: 16000)
-        guard samples.count >= minimumSamples16k else {
-            throw .tooShort(samples: samples.count, minimum: minimumSamples16k)
-        }
+        let samples = try Resampler.resample(decoded.samples, from: decoded.sampleRate, to: sampleRate)
+        let minimum = minimumSamples(sampleRate: sampleRate)
+        guard samples.count >= minimum else { throw .tooShort(samples: samples.count, minimum: minimum) }
         return samples
+    }
+
+    /// `load(data, sampleRate: 16000, maxSeconds:)`: the release's input rate.
+    public static func load16kMono(_ data: Data, maxSeconds: Double? = nil) throws(AudioError) -> [Float] {
+        try load(data, sampleRate: 16000, maxSeconds: maxSeconds)
     }
 }

@@ -1,4 +1,4 @@
-// The Conformer encoder (NeMo ConformerEncoder, contract §4): convolutional subsampling,
+// The Conformer encoder (NeMo ConformerEncoder, docs/MODEL.md §4): convolutional subsampling,
 // xscaling, relative positional encoding, and the stack of macaron Conformer layers.
 //
 // Activations are time-major [T, d]. One utterance is processed at a time: a padded batch in
@@ -41,21 +41,19 @@ public final class ConformerEncoder: Sendable {
         precondition(frames >= 1, "the encoder needs at least one feature frame")
         let plan = Plan(config: config, weights: weights, frames: frames)
         let arena = ScratchArena(capacity: plan.capacity)
+        let w = Workspace(plan: plan, arena: arena)
         let d = config.dModel
-        let subsampled = arena.allocate(plan.encodedFrames * d)                      // (T'_padded, d)
-        subsample(features, plan: plan, arena: arena, into: subsampled)
+        subsample(features, plan: plan, w: w)                                        // (T'_padded, d)
         let t = min(outputLength(validFrames ?? frames), plan.encodedFrames)
         let output = Tensor(zeros: [t, d])                                           // (T', d)
         let x = output.pointer
-        x.update(from: subsampled, count: t * d)
+        x.update(from: w.subsampled, count: t * d)
         observe?("pre_encode", x, [t, d])
         if config.xscaling { scale(x, by: Float(d).squareRoot(), count: output.count) }
-        let pos = arena.allocate((2 * t - 1) * d)                                    // (2T' − 1, d)
-        positionalEmbedding(frames: t, into: pos)
-        observe?("pos_emb", pos, [2 * t - 1, d])
-        let scratch = LayerScratch(plan: plan, arena: arena)
+        positionalEmbedding(frames: t, into: w.positions)                            // (2T' − 1, d)
+        observe?("pos_emb", w.positions, [2 * t - 1, d])
         for (i, layer) in weights.layers.enumerated() {
-            forwardLayer(layer, x: x, pos: pos, frames: t, s: scratch)
+            forwardLayer(layer, x: x, pos: w.positions, frames: t, s: w.layer)
             observe?("layer_\(i)", x, [t, d])
         }
         return output
@@ -67,15 +65,16 @@ public final class ConformerEncoder: Sendable {
         precondition(weights.layers.indices.contains(index), "no layer \(index)")
         // A plan for an input that subsamples to at least t frames sizes the layer scratch.
         let plan = Plan(config: config, weights: weights, frames: t * config.subsamplingFactor)
-        let arena = ScratchArena(capacity: plan.capacity)
-        let pos = arena.allocate((2 * t - 1) * config.dModel)
-        positionalEmbedding(frames: t, into: pos)
-        forwardLayer(weights.layers[index], x: x, pos: pos, frames: t, s: LayerScratch(plan: plan, arena: arena))
+        let w = Workspace(plan: plan, arena: ScratchArena(capacity: plan.capacity))
+        positionalEmbedding(frames: t, into: w.positions)
+        forwardLayer(weights.layers[index], x: x, pos: w.positions, frames: t, s: w.layer)
     }
 
     // MARK: - Workspace plan
 
-    /// Sizes of every scratch buffer for one utterance, computed once before the layer loop.
+    /// The shapes of one forward pass, computed once before the layer loop; `capacity` is
+    /// measured by carving a `Workspace` on a counting arena, so it cannot drift from the code
+    /// that carves the real one.
     struct Plan {
         let frames: Int
         let dModel: Int
@@ -85,7 +84,9 @@ public final class ConformerEncoder: Sendable {
         /// Attention runs its heads in this many parallel groups, each with its own score buffers.
         let headGroups: Int
         let stageShapes: [Conv2dShape]
-        let capacity: Int
+        /// Floats of the flattened subsampling output (T', C·F').
+        let flatCount: Int
+        private(set) var capacity = 0
 
         init(config c: EncoderConfig, weights w: EncoderWeights, frames: Int) {
             self.frames = frames
@@ -103,14 +104,35 @@ public final class ConformerEncoder: Sendable {
             encodedFrames = t
             positions = 2 * t - 1
             headGroups = max(1, min(c.heads, Parallel.threads))
-            let f = ScratchArena.footprint
-            let planes = shapes.map { f($0.channelsOut * $0.outHeight * $0.outWidth) }.max() ?? 0
-            let im2col = f(shapes.map(\.scratchCount).max() ?? 0)
-            let flat = f(t * c.subsamplingChannels * w.preEncode.outBins)
-            let d = c.dModel
-            let rows = f(t * d)
-            let layer = 8 * rows + f(t * c.ffDim) + f(t * 2 * d) + headGroups * (f(t * t) + f(t * (2 * t - 1)))
-            capacity = 2 * planes + im2col + flat + rows + f(positions * d) + layer
+            flatCount = t * c.subsamplingChannels * w.preEncode.outBins
+            let plan = self
+            capacity = ScratchArena.capacity { _ = Workspace(plan: plan, arena: $0) }
+        }
+    }
+
+    /// Every scratch buffer of one forward pass, carved from the arena once.
+    struct Workspace {
+        /// Two ping-pong planes (C, T_i, F_i) for the subsampling stages.
+        let planes: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>)
+        /// The im2col matrix of the dense subsampling convolutions.
+        let im2col: UnsafeMutablePointer<Float>
+        /// (T', C·F'): the last stage flattened per frame.
+        let flat: UnsafeMutablePointer<Float>
+        /// (T'_padded, d): the subsampling's output Linear.
+        let subsampled: UnsafeMutablePointer<Float>
+        /// (2T' − 1, d): the relative positional table.
+        let positions: UnsafeMutablePointer<Float>
+        /// Per-layer buffers, reused by every layer.
+        let layer: LayerScratch
+
+        init(plan: Plan, arena: ScratchArena) {
+            let maxPlane = plan.stageShapes.map { $0.channelsOut * $0.outHeight * $0.outWidth }.max() ?? 0
+            planes = (arena.allocate(maxPlane), arena.allocate(maxPlane))
+            im2col = arena.allocate(plan.stageShapes.map(\.scratchCount).max() ?? 0)
+            flat = arena.allocate(plan.flatCount)
+            subsampled = arena.allocate(plan.encodedFrames * plan.dModel)
+            positions = arena.allocate(plan.positions * plan.dModel)
+            layer = LayerScratch(plan: plan, arena: arena)
         }
     }
 
@@ -137,23 +159,22 @@ public final class ConformerEncoder: Sendable {
 
     // MARK: - Subsampling
 
-    private func subsample(_ features: UnsafePointer<Float>, plan: Plan, arena: ScratchArena,
-                           into x: UnsafeMutablePointer<Float>) {
+    /// Features [frames, featIn] (read as one channel of [frames, featIn]) → `w.subsampled`
+    /// [T'_padded, d].
+    private func subsample(_ features: UnsafePointer<Float>, plan: Plan, w: Workspace) {
         let pre = weights.preEncode
-        let maxPlane = plan.stageShapes.map { $0.channelsOut * $0.outHeight * $0.outWidth }.max() ?? 0
-        var current = arena.allocate(maxPlane)
-        var other = arena.allocate(maxPlane)
-        let im2col = arena.allocate(plan.stageShapes.map(\.scratchCount).max() ?? 0)
+        var (current, other) = w.planes
         var input = features
         for (stage, shape) in zip(pre.stages, plan.stageShapes) {
             let plane = shape.outHeight * shape.outWidth
-            conv2d(input, shape: shape, weight: stage.conv.pointer, bias: stage.convBias.pointer,
-                   into: current, scratch: im2col)                                  // (C, T_i, F_i)
-            if let pw = stage.pointwise, let pwb = stage.pointwiseBias {
-                let ch = shape.channelsOut
-                for c in 0..<ch { (other + c * plane).update(repeating: pwb.pointer[c], count: plane) }
-                sgemm(m: ch, n: plane, k: ch, a: pw.pointer, lda: ch, b: current, ldb: plane,
-                      beta: 1, c: other, ldc: plane)                                 // (C, T_i, F_i)
+            switch stage.convolution {
+            case .dense(let conv):
+                im2col(input, shape: shape, into: w.im2col)                         // (Cin·9, T_i·F_i)
+                conv.applyChannelMajor(w.im2col, columns: plane, into: current)     // (C, T_i, F_i)
+            case .depthwise(let kernel, let bias, let pointwise):
+                conv2d(input, shape: shape, weight: kernel.pointer, bias: bias.pointer,
+                       into: current, scratch: nil)                                 // (C, T_i, F_i)
+                pointwise.applyChannelMajor(current, columns: plane, into: other)   // (C, T_i, F_i)
                 swap(&current, &other)
             }
             relu(current, count: shape.channelsOut * plane)
@@ -163,13 +184,12 @@ public final class ConformerEncoder: Sendable {
         // (C, T', F') → (T', C·F') with index c·F' + f, then the output Linear.
         let last = plan.stageShapes[plan.stageShapes.count - 1]
         let (ch, t, bins) = (last.channelsOut, last.outHeight, last.outWidth)
-        let flat = arena.allocate(t * ch * bins)                                     // (T', C·F')
         for c in 0..<ch {
             for ti in 0..<t {
-                (flat + ti * ch * bins + c * bins).update(from: input + (c * t + ti) * bins, count: bins)
+                (w.flat + ti * ch * bins + c * bins).update(from: input + (c * t + ti) * bins, count: bins)
             }
         }
-        pre.out.apply(flat, rows: t, into: x)                                        // (T', d)
+        pre.out.apply(w.flat, rows: t, into: w.subsampled)                           // (T', d)
     }
 
     // MARK: - Positional encoding
@@ -214,11 +234,8 @@ public final class ConformerEncoder: Sendable {
         // 3. x += Conv(LN(x))
         layerNorm(x, rows: t, cols: d, gamma: w.normConv.gamma.pointer, beta: w.normConv.beta.pointer,
                   eps: eps, into: s.normed)
-        let pw1 = w.conv.pointwiseConv1
-        linear(s.normed, rows: t, inFeatures: d, weight: pw1.weight.pointer, bias: nil,
-               outFeatures: 2 * d, into: s.pointwise)                                // (T, 2d)
-        if let b = pw1.bias { biasGLU(s.pointwise, rows: t, channels: d, bias: b.pointer, into: s.glu) }
-        else { glu(s.pointwise, rows: t, channels: d, into: s.glu) }                 // (T, d)
+        w.conv.pointwiseConv1.apply(s.normed, rows: t, into: s.glu,
+                                    epilogue: .biasGLU(product: s.pointwise))        // (T, 2d) → (T, d)
         depthwiseConv1d(s.glu, frames: t, channels: d, weight: w.conv.depthwiseKernelMajor.pointer,
                         kernel: config.convKernel, bias: w.conv.depthwiseBias.pointer,
                         padding: (config.convKernel - 1) / 2, into: s.dw)            // (T, d)
@@ -236,11 +253,7 @@ public final class ConformerEncoder: Sendable {
         let d = config.dModel
         layerNorm(x, rows: t, cols: d, gamma: norm.gamma.pointer, beta: norm.beta.pointer,
                   eps: config.layerNormEps, into: s.normed)                         // (T, d)
-        // linear1 without its bias, then bias + SiLU in one pass over (T, ff).
-        linear(s.normed, rows: t, inFeatures: config.dModel, weight: ff.linear1.weight.pointer, bias: nil,
-               outFeatures: config.ffDim, into: s.hidden)                            // (T, ff)
-        if let b = ff.linear1.bias { biasSilu(s.hidden, rows: t, cols: config.ffDim, bias: b.pointer) }
-        else { silu(s.hidden, count: t * config.ffDim) }
+        ff.linear1.apply(s.normed, rows: t, into: s.hidden, epilogue: .biasSiLU)    // (T, ff)
         ff.linear2.apply(s.hidden, rows: t, into: s.q)                               // (T, d)
         addScaled(s.q, alpha: 0.5, into: x, count: t * d)
     }

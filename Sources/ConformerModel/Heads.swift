@@ -1,5 +1,5 @@
 // The two decoder heads on top of the encoder: the CTC projection and the RNN-T prediction
-// network + joint (contract §2).
+// network + joint (docs/MODEL.md §2).
 
 import Foundation
 import TensorModule
@@ -10,37 +10,29 @@ import WeightFormat
 /// `ctc_decoder.decoder_layers.0`: Conv1d(d → classes, k = 1), evaluated only on the columns of
 /// one language's block plus the shared blank.
 public struct CTCHead: Sendable {
-    /// [classes, d, 1]
-    public let weight: FloatWeights
-    /// [classes]
-    public let bias: FloatWeights
+    /// decoder_layers.0 weight [classes, d, 1] and bias [classes].
+    public let projection: LinearWeights
     /// The configuration this part was built from.
     public let config: CTCConfig
     /// Model width (d_model).
     public let dModel: Int
 
     init(_ r: WeightReader, config: CTCConfig, dModel: Int) throws(ModelLoadError) {
-        weight = try r("decoder_layers.0.weight", [config.numClasses, dModel, 1])
-        bias = try r("decoder_layers.0.bias", [config.numClasses])
+        projection = try LinearWeights(r, "decoder_layers.0", out: config.numClasses, in: dModel,
+                                       weightShape: [config.numClasses, dModel, 1])
         self.config = config
         self.dModel = dModel
     }
 
-    /// Log-probabilities over one language's block and the blank: log_softmax(logits[:, mask])
-    /// → [frames, blockSize + 1], the blank last.
-    public func logProbs(_ encoded: UnsafePointer<Float>, frames: Int, blockStart: Int, blockSize: Int) -> Tensor {
-        let d = dModel
-        let width = blockSize + 1
+    /// Log-probabilities over one language's block of global ids and the shared blank:
+    /// log_softmax(logits[:, block ∪ {blank}]) → [frames, block.count + 1], the blank last.
+    public func logProbs(_ encoded: UnsafePointer<Float>, frames: Int, block: Range<Int>) -> Tensor {
+        let width = block.count + 1
         let out = Tensor(zeros: [frames, width])   // (T', 257)
         let o = out.pointer
-        for t in 0..<frames {
-            (o + t * width).update(from: bias.pointer + blockStart, count: blockSize)
-            o[t * width + blockSize] = bias.pointer[config.blankId]
-        }
-        sgemm(transB: true, m: frames, n: blockSize, k: d, a: encoded, lda: d,
-              b: weight.pointer + blockStart * d, ldb: d, beta: 1, c: o, ldc: width)
-        sgemm(transB: true, m: frames, n: 1, k: d, a: encoded, lda: d,
-              b: weight.pointer + config.blankId * d, ldb: d, beta: 1, c: o + blockSize, ldc: width)
+        projection.apply(encoded, rows: frames, outputs: block, into: o, ldy: width)
+        projection.apply(encoded, rows: frames, outputs: config.blankId..<(config.blankId + 1),
+                         into: o + block.count, ldy: width)
         logSoftmaxRows(o, rows: frames, cols: width)
         return out
     }
@@ -63,10 +55,10 @@ public struct Transducer: Sendable {
     public let config: RNNTConfig
     /// prediction.embed.weight [vocab, H]
     public let embed: FloatWeights
-    /// dec_rnn.lstm.weight_ih_l{k} [4H, in]
-    public let weightIH: [FloatWeights]
-    /// dec_rnn.lstm.weight_hh_l{k} [4H, H]
-    public let weightHH: [FloatWeights]
+    /// dec_rnn.lstm.weight_ih_l{k} [4H, in] (its bias is in `gateBias`)
+    public let weightIH: [LinearWeights]
+    /// dec_rnn.lstm.weight_hh_l{k} [4H, H] (its bias is in `gateBias`)
+    public let weightHH: [LinearWeights]
     /// bias_ih_l{k} + bias_hh_l{k}, summed once at load, [4H].
     public let gateBias: [Tensor]
     /// joint.enc [J, d]
@@ -76,16 +68,25 @@ public struct Transducer: Sendable {
     /// joint.post_net.{lang} [257, J]
     public let postNets: [String: LinearWeights]
 
+    /// A transducer from its parts (tests, computed weights); shapes as documented on each field.
+    public init(config: RNNTConfig, embed: FloatWeights, weightIH: [LinearWeights], weightHH: [LinearWeights],
+                gateBias: [Tensor], jointEnc: LinearWeights, jointPred: LinearWeights, postNets: [String: LinearWeights]) {
+        precondition(weightIH.count == config.predLayers && weightHH.count == config.predLayers
+                     && gateBias.count == config.predLayers, "one LSTM weight pair and bias per layer")
+        self.config = config; self.embed = embed; self.weightIH = weightIH; self.weightHH = weightHH
+        self.gateBias = gateBias; self.jointEnc = jointEnc; self.jointPred = jointPred; self.postNets = postNets
+    }
+
     init(_ r: WeightReader, config c: RNNTConfig, dModel: Int, languages: [String: LanguageEntry])
         throws(ModelLoadError) {
         config = c
         let h = c.predHidden
         let dec = r.scoped("rnnt_decoder.prediction.")
         embed = try dec("embed.weight", [c.vocabSize, h])
-        var ih: [FloatWeights] = [], hh: [FloatWeights] = [], bias: [Tensor] = []
+        var ih: [LinearWeights] = [], hh: [LinearWeights] = [], bias: [Tensor] = []
         for k in 0..<c.predLayers {
-            ih.append(try dec("dec_rnn.lstm.weight_ih_l\(k)", [4 * h, h]))
-            hh.append(try dec("dec_rnn.lstm.weight_hh_l\(k)", [4 * h, h]))
+            ih.append(LinearWeights(weight: try dec("dec_rnn.lstm.weight_ih_l\(k)", [4 * h, h]), bias: nil, out: 4 * h, in: h))
+            hh.append(LinearWeights(weight: try dec("dec_rnn.lstm.weight_hh_l\(k)", [4 * h, h]), bias: nil, out: 4 * h, in: h))
             let bi = try dec("dec_rnn.lstm.bias_ih_l\(k)", [4 * h])
             let bh = try dec("dec_rnn.lstm.bias_hh_l\(k)", [4 * h])
             let sum = Tensor(zeros: [4 * h])
@@ -134,10 +135,8 @@ public struct Transducer: Sendable {
                     let h = hBuf.baseAddress! + layer * hidden
                     let c = cBuf.baseAddress! + layer * hidden
                     gates.update(from: gateBias[layer].pointer, count: 4 * hidden)
-                    sgemm(transB: true, m: 1, n: 4 * hidden, k: hidden, a: input, lda: hidden,
-                          b: weightIH[layer].pointer, ldb: hidden, beta: 1, c: gates, ldc: 4 * hidden)
-                    sgemm(transB: true, m: 1, n: 4 * hidden, k: hidden, a: h, lda: hidden,
-                          b: weightHH[layer].pointer, ldb: hidden, beta: 1, c: gates, ldc: 4 * hidden)
+                    weightIH[layer].apply(input, rows: 1, into: gates, epilogue: .none, accumulate: true)   // (4H)
+                    weightHH[layer].apply(h, rows: 1, into: gates, epilogue: .none, accumulate: true)       // (4H)
                     // PyTorch gate order: input, forget, cell (g), output.
                     for j in 0..<hidden {
                         let i = 1 / (1 + expf(-gates[j]))

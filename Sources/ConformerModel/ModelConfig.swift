@@ -46,7 +46,7 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     }
 }
 
-/// Conformer encoder hyper-parameters (contract §4).
+/// Conformer encoder hyper-parameters (docs/MODEL.md §4).
 public struct EncoderConfig: Codable, Sendable, Equatable {
     /// The choices of this setting.
     public enum Subsampling: String, Codable, Sendable { case dwStriding = "dw_striding", striding }
@@ -86,6 +86,23 @@ public struct EncoderConfig: Codable, Sendable, Equatable {
     }
 }
 
+extension EncoderConfig {
+    /// Floating-point operations (2 × multiply-adds) of the encoder's matrix work for `frames`
+    /// encoder frames, subsampling excluded: feed-forwards, attention projections (linear_pos
+    /// over 2T − 1 positions), scores, rel-pos scores, context, and the conv module. The
+    /// denominator of every GFLOP/s figure `vani bench` prints.
+    public func flops(frames t: Int) -> Double {
+        let (d, ff, k) = (Double(dModel), Double(ffDim), Double(convKernel))
+        let T = Double(t)
+        let perLayer = T * (2 * 2 * 2 * d * ff)        // two FFs, two linears each
+            + T * 4 * 2 * d * d                         // q, k, v, out
+            + (2 * T - 1) * 2 * d * d                   // linear_pos
+            + 2 * T * T * d + 2 * T * (2 * T - 1) * d + 2 * T * T * d   // ac, bd, context
+            + T * (2 * d * 2 * d + 2 * d * d + 2 * k * d)               // conv module
+        return perLayer * Double(layers)
+    }
+}
+
 /// The CTC head: Conv1d(d_model → numClasses, k=1); numClasses includes the shared blank (5633).
 public struct CTCConfig: Codable, Sendable, Equatable {
     /// Output classes, the shared blank included (5633).
@@ -96,7 +113,7 @@ public struct CTCConfig: Codable, Sendable, Equatable {
     public init(numClasses: Int, blankId: Int) { self.numClasses = numClasses; self.blankId = blankId }
 }
 
-/// The RNN-T prediction network and joint (contract §2).
+/// The RNN-T prediction network and joint (docs/MODEL.md §2).
 public struct RNNTConfig: Codable, Sendable, Equatable {
     /// The choices of this setting.
     public enum Activation: String, Codable, Sendable { case relu, tanh, sigmoid, identity }

@@ -43,32 +43,6 @@ struct WeightReader {
     func scoped(_ more: String) -> WeightReader { WeightReader(archive: archive, prefix: prefix + more) }
 }
 
-/// Weight and bias of a Linear (`[out, in]`, `[out]`) or a norm (`[d]`, `[d]`).
-public struct LinearWeights: Sendable {
-    /// The weight tensor.
-    public let weight: FloatWeights
-    /// The bias tensor.
-    public let bias: FloatWeights?
-    /// Input width.
-    public let inFeatures: Int
-    /// Output width.
-    public let outFeatures: Int
-
-    init(_ r: WeightReader, _ name: String, out: Int, in inFeatures: Int, bias hasBias: Bool = true,
-         kernel: Bool = false) throws(ModelLoadError) {
-        weight = try r(name + ".weight", kernel ? [out, inFeatures, 1] : [out, inFeatures])
-        bias = hasBias ? try r(name + ".bias", [out]) : nil
-        self.inFeatures = inFeatures
-        self.outFeatures = out
-    }
-
-    /// y[rows, out] = x[rows, in] · Wᵀ + b (or += with `accumulate`).
-    func apply(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, accumulate: Bool = false) {
-        linear(x, rows: rows, inFeatures: inFeatures, weight: weight.pointer, bias: bias?.pointer,
-               outFeatures: outFeatures, into: y, accumulate: accumulate)
-    }
-}
-
 /// LayerNorm gamma and beta.
 public struct NormWeights: Sendable {
     /// LayerNorm scale.
@@ -135,13 +109,13 @@ public struct ConvModuleWeights: Sendable {
     public let pointwiseConv2: LinearWeights
 
     init(_ r: WeightReader, d: Int, kernel: Int) throws(ModelLoadError) {
-        pointwiseConv1 = try LinearWeights(r, "conv.pointwise_conv1", out: 2 * d, in: d, kernel: true)
+        pointwiseConv1 = try LinearWeights(r, "conv.pointwise_conv1", out: 2 * d, in: d, weightShape: [2 * d, d, 1])
         let dw = try r("conv.depthwise_conv.weight", [d, 1, kernel])
         let km = Tensor(zeros: [kernel, d])   // (k, d)
         transpose(dw.pointer, rows: d, cols: kernel, into: km.pointer)
         depthwiseKernelMajor = km
         depthwiseBias = try r("conv.depthwise_conv.bias", [d])
-        pointwiseConv2 = try LinearWeights(r, "conv.pointwise_conv2", out: d, in: d, kernel: true)
+        pointwiseConv2 = try LinearWeights(r, "conv.pointwise_conv2", out: d, in: d, weightShape: [d, d, 1])
     }
 }
 
@@ -182,16 +156,18 @@ public struct ConformerLayerWeights: Sendable {
 
 /// One stride-2 stage of the subsampling front.
 public struct SubsamplingStage: Sendable {
-    /// The 3×3 stride-2 convolution (dense, or depthwise for dw_striding after the first).
-    public let conv: FloatWeights
-    /// Bias of that convolution.
-    public let convBias: FloatWeights
+    /// The stage's 3×3 stride-2 convolution.
+    public enum Convolution: Sendable {
+        /// `conv.{i}`: dense, [C, Cin, 3, 3] viewed as [C, Cin·9] over the im2col matrix.
+        case dense(LinearWeights)
+        /// dw_striding after the first stage: `conv.{i}` depthwise [C, 1, 3, 3] with its bias,
+        /// then `conv.{i+1}` pointwise 1×1 [C, C, 1, 1].
+        case depthwise(kernel: FloatWeights, bias: FloatWeights, pointwise: LinearWeights)
+    }
+    /// The convolution (its ReLU follows).
+    public let convolution: Convolution
     /// The convolution's shape with the input height (frames) left to fill in per call.
     public let shapeTemplate: Conv2dShape
-    /// dw_striding only: the 1×1 pointwise conv after the depthwise one, [C, C, 1, 1].
-    public let pointwise: FloatWeights?
-    /// dw_striding only: the pointwise conv's bias.
-    public let pointwiseBias: FloatWeights?
 }
 
 /// `pre_encode`: the convolutional subsampling and its output Linear.
@@ -218,22 +194,20 @@ public struct SubsamplingWeights: Sendable {
             let cin = s == 0 ? 1 : ch
             let depthwise = c.subsampling == .dwStriding && s > 0
             let name = "conv.\(index)"
-            let w = try r(name + ".weight", [ch, depthwise ? 1 : cin, 3, 3])
-            let b = try r(name + ".bias", [ch])
-            var pw: FloatWeights? = nil
-            var pwb: FloatWeights? = nil
+            let convolution: SubsamplingStage.Convolution
             if depthwise {
-                pw = try r("conv.\(index + 1).weight", [ch, ch, 1, 1])
-                pwb = try r("conv.\(index + 1).bias", [ch])
+                convolution = .depthwise(kernel: try r(name + ".weight", [ch, 1, 3, 3]), bias: try r(name + ".bias", [ch]),
+                                         pointwise: try LinearWeights(r, "conv.\(index + 1)", out: ch, in: ch,
+                                                                      weightShape: [ch, ch, 1, 1]))
                 index += 3   // depthwise, pointwise, activation
             } else {
+                convolution = .dense(try LinearWeights(r, name, out: ch, in: cin * 9, weightShape: [ch, cin, 3, 3]))
                 index += 2   // conv, activation
             }
             stages.append(SubsamplingStage(
-                conv: w, convBias: b,
+                convolution: convolution,
                 shapeTemplate: Conv2dShape(channelsIn: cin, height: 0, width: bins, channelsOut: ch,
-                                           groups: depthwise ? ch : 1),
-                pointwise: pw, pointwiseBias: pwb))
+                                           groups: depthwise ? ch : 1)))
             bins = convOutputSize(bins, kernel: 3, stride: 2, padding: 1)
         }
         self.stages = stages

@@ -1,5 +1,5 @@
-// Greedy CTC and RNN-T decoding over one language's 257 outputs (contract §2), the vocabulary
-// that turns local ids into text, and token timings on the encoder's frame grid.
+// Greedy CTC and RNN-T decoding over one language's 257 outputs (docs/MODEL.md §2), the
+// vocabulary that turns local ids into text, and token timings on the encoder's frame grid.
 
 import ConformerModel
 import Foundation
@@ -74,12 +74,10 @@ public enum CTCGreedy {
 /// RNN-T greedy search exactly as the release's wrapper runs it: SOS first, at most
 /// `maxSymbols` per frame, the state kept on blank, the emitted local id fed back.
 public enum RNNTGreedy {
-    /// Greedy RNN-T over encoder frames [frames, d] for one language; returns local ids with their frames.
-    public static func decode(transducer: Transducer, encoded: UnsafePointer<Float>, frames: Int,
-                              language: String) -> DecodedTokens {
-        guard let postNet = transducer.postNets[language] else {
-            preconditionFailure("no joint_post_net for language \(language)")
-        }
+    /// Greedy RNN-T over encoder frames [frames, d] with one language's joint post-net; returns
+    /// local ids with their frames.
+    public static func decode(transducer: Transducer, postNet: LinearWeights, encoded: UnsafePointer<Float>,
+                              frames: Int) -> DecodedTokens {
         let c = transducer.config
         let j = c.jointHidden
         let classes = postNet.outFeatures

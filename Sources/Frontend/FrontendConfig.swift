@@ -1,6 +1,6 @@
 // Settings of the log-mel frontend; stored in the weights file as part of `ModelConfig`.
 
-/// NeMo `AudioToMelSpectrogramPreprocessor` settings as the release uses them (contract §3).
+/// NeMo `AudioToMelSpectrogramPreprocessor` settings as the release uses them (docs/MODEL.md §3).
 public struct FrontendConfig: Codable, Sendable, Equatable {
     public var sampleRate: Int = 16000
     public var nFFT: Int = 512

@@ -1,4 +1,4 @@
-// NeMo's FilterbankFeatures at inference (MODEL_CONTRACT.md §3), over FFTW and sgemm.
+// NeMo's FilterbankFeatures at inference (docs/MODEL.md §3), over FFTW and sgemm.
 
 import CBLAS
 import CFFTW
@@ -21,7 +21,7 @@ private final class RealFFTPlan: @unchecked Sendable {
         defer { fftwPlannerLock.unlock() }
         let input = fftwf_alloc_real(size)!
         let output = fftwf_alloc_complex(size / 2 + 1)!
-        // FFTW_ESTIMATE leaves the arrays untouched; MEASURE was no faster here (TOOLCHAIN.md).
+        // FFTW_ESTIMATE leaves the arrays untouched; MEASURE was no faster here (docs/TOOLCHAIN.md).
         plan = fftwf_plan_dft_r2c_1d(Int32(size), input, output, UInt32(FFTW_ESTIMATE))!
         fftwf_free(input)
         fftwf_free(output)

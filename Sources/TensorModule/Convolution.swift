@@ -63,6 +63,33 @@ public struct Conv2dShape: Sendable, Equatable {
     }
 }
 
+/// The im2col matrix of a dense 2-D convolution: col[(ci·k + ky)·k + kx, oy·ow + ox] =
+/// input[ci, oy·s + ky − p, ox·s + kx − p] (zero outside), [channelsIn·k·k, outHeight·outWidth],
+/// so the convolution is one product weight[channelsOut, channelsIn·k·k] · col.
+/// `col` holds `shape.scratchCount` floats.
+public func im2col(_ input: UnsafePointer<Float>, shape: Conv2dShape, into col: UnsafeMutablePointer<Float>) {
+    let (h, w, k, s, p) = (shape.height, shape.width, shape.kernel, shape.stride, shape.padding)
+    let (oh, ow) = (shape.outHeight, shape.outWidth)
+    let plane = oh * ow
+    for ci in 0..<shape.channelsIn {
+        for ky in 0..<k {
+            for kx in 0..<k {
+                let row = col + ((ci * k + ky) * k + kx) * plane
+                for oy in 0..<oh {
+                    let iy = oy * s + ky - p
+                    let dst = row + oy * ow
+                    if iy < 0 || iy >= h { dst.update(repeating: 0, count: ow); continue }
+                    let src = input + (ci * h + iy) * w
+                    for ox in 0..<ow {
+                        let ix = ox * s + kx - p
+                        dst[ox] = (ix >= 0 && ix < w) ? src[ix] : 0
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// 2-D convolution, PyTorch semantics (cross-correlation, zero padding), for groups = 1 (im2col +
 /// sgemm) or groups = channelsIn = channelsOut (depthwise, direct).
 /// `weight` is [channelsOut, channelsIn/groups, kernel, kernel]; `scratch` holds `shape.scratchCount` floats.
@@ -74,24 +101,7 @@ public func conv2d(_ input: UnsafePointer<Float>, shape: Conv2dShape,
     let plane = oh * ow
     if shape.groups == 1 {
         guard let col = scratch else { preconditionFailure("dense conv2d needs scratch of \(shape.scratchCount) floats") }
-        // col[(ci·k + ky)·k + kx, oy·ow + ox] = input[ci, oy·s + ky − p, ox·s + kx − p]
-        for ci in 0..<shape.channelsIn {
-            for ky in 0..<k {
-                for kx in 0..<k {
-                    let row = col + ((ci * k + ky) * k + kx) * plane
-                    for oy in 0..<oh {
-                        let iy = oy * s + ky - p
-                        let dst = row + oy * ow
-                        if iy < 0 || iy >= h { dst.update(repeating: 0, count: ow); continue }
-                        let src = input + (ci * h + iy) * w
-                        for ox in 0..<ow {
-                            let ix = ox * s + kx - p
-                            dst[ox] = (ix >= 0 && ix < w) ? src[ix] : 0
-                        }
-                    }
-                }
-            }
-        }
+        im2col(input, shape: shape, into: col)
         let kk = shape.channelsIn * k * k
         if let bias {
             for co in 0..<shape.channelsOut { (output + co * plane).update(repeating: bias[co], count: plane) }

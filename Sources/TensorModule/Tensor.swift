@@ -56,9 +56,27 @@ final class AlignedBuffer {
 public final class ScratchArena {
     private let buffer: AlignedBuffer
     private var used = 0
+    /// A measuring arena hands out no memory: it only counts what is asked of it.
+    private let measuring: Bool
 
     /// An arena holding `capacity` floats.
-    public init(capacity: Int) { buffer = AlignedBuffer(count: capacity, zeroed: false) }
+    public init(capacity: Int) {
+        buffer = AlignedBuffer(count: capacity, zeroed: false)
+        measuring = false
+    }
+
+    private init(measuring: Void) {
+        buffer = AlignedBuffer(count: 16, zeroed: false)
+        self.measuring = true
+    }
+
+    /// The capacity `carve` needs: runs it on an arena that only counts (the pointers it hands
+    /// out must not be used), so a plan's size comes from the very code that carves it.
+    public static func capacity(for carve: (ScratchArena) -> Void) -> Int {
+        let arena = ScratchArena(measuring: ())
+        carve(arena)
+        return arena.used
+    }
 
     /// Floats the arena holds.
     public var capacity: Int { buffer.count }
@@ -70,6 +88,10 @@ public final class ScratchArena {
     public func allocate(_ count: Int) -> UnsafeMutablePointer<Float> {
         let start = used
         let rounded = (count + 15) & ~15
+        if measuring {
+            used = start + rounded
+            return buffer.pointer
+        }
         precondition(start + rounded <= buffer.count,
                      "scratch arena overflow: \(start) + \(rounded) floats > capacity \(buffer.count)")
         used = start + rounded
@@ -79,7 +101,7 @@ public final class ScratchArena {
     /// A zero-filled slice of `count` floats.
     public func allocateZeroed(_ count: Int) -> UnsafeMutablePointer<Float> {
         let p = allocate(count)
-        p.update(repeating: 0, count: count)
+        if !measuring { p.update(repeating: 0, count: count) }
         return p
     }
 

@@ -78,6 +78,21 @@ public final class WeightsArchive: @unchecked Sendable {
                                       count: t.dataOffsets.count)
     }
 
+    /// A tensor as stored (its dtype and bytes, nothing widened), checked against `shape` and
+    /// recorded as used: for weights kept in a narrower type (bf16, int8 with scales) that a
+    /// kernel reads directly.
+    /// - Throws: `.missingTensor`, `.shapeMismatch`.
+    public func raw(_ name: String, shape: [Int]) throws(WeightFormatError) -> RawTensor {
+        guard let t = infos[name] else { throw .missingTensor(path: path, tensor: name) }
+        guard t.shape == shape else {
+            throw .shapeMismatch(path: path, tensor: name, expected: shape, actual: t.shape)
+        }
+        let bytes = UnsafeRawBufferPointer(start: base + dataStart + t.dataOffsets.lowerBound,
+                                           count: t.dataOffsets.count)
+        lock.lock(); used.insert(name); lock.unlock()
+        return RawTensor(info: t, bytes: bytes, owner: self)
+    }
+
     /// Float32 view of a tensor with the expected shape: borrows the mapping for aligned F32,
     /// widens F16/BF16 (and copies misaligned F32) into owned storage. Records the name as used.
     /// - Throws: `.missingTensor`, `.shapeMismatch`, `.unsupportedDType`.
@@ -306,4 +321,19 @@ public final class FloatWeights: @unchecked Sendable {
     }
 
     deinit { owned?.deallocate() }
+}
+
+/// A tensor exactly as the file stores it, borrowed from the mapping (which it keeps alive):
+/// what `WeightsArchive.raw` hands out for weights that stay in their stored type.
+public struct RawTensor: @unchecked Sendable {
+    /// Dtype, shape and byte range in the file.
+    public let info: TensorInfo
+    /// The little-endian bytes; valid while this value (or the archive) lives.
+    public let bytes: UnsafeRawBufferPointer
+    /// Keeps the mapping alive.
+    let owner: WeightsArchive
+    /// The stored element type.
+    public var dtype: DType { info.dtype }
+    /// The stored shape.
+    public var shape: [Int] { info.shape }
 }

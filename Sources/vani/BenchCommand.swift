@@ -5,7 +5,6 @@ import ArgumentParser
 import ASR
 import Audio
 import ConformerModel
-import Decoding
 import Foundation
 import TensorModule
 
@@ -41,27 +40,33 @@ struct BenchCommand: ParsableCommand {
     var sgemm = false
 
     func run() throws {
+        // Process-wide here, deliberately: the layer and sgemm micro-benchmarks run outside the
+        // recognizer and must use the same thread count as its forward passes.
+        if modelOptions.threads > 0 { BLAS.setThreads(modelOptions.threads) }
         let loadStart = DispatchTime.now().uptimeNanoseconds
         let recognizer = try modelOptions.load()
         let loadMs = Double(DispatchTime.now().uptimeNanoseconds - loadStart) / 1e6
-        let model = recognizer.model
-        let c = model.config.encoder
-        let lang = language ?? recognizer.info.languages.first!
-        do { try recognizer.checkLanguage(lang) } catch { throw CLIError(error.description) }
-        let entry = model.config.languages[lang]!
+        let config = recognizer.config
+        let c = config.encoder
+        let ctc: Decoder, rnnt: Decoder?
+        do {
+            let resolved = try recognizer.language(language ?? recognizer.info.languages.first ?? "")
+            ctc = try recognizer.decoder(.ctc, for: resolved)
+            rnnt = skipRnnt ? nil : try? recognizer.decoder(.rnnt, for: resolved)
+        } catch { throw CLIError(error.description) }
         if !json {
-            print("model \(model.config.name): d_model \(c.dModel), \(c.layers) layers, \(recognizer.info.parameters) parameters, loaded in \(String(format: "%.1f", loadMs)) ms")
-            print("OpenBLAS core \(BLAS.coreName), \(BLAS.threads) thread(s) per forward pass (OpenBLAS itself \(BLAS.openBLASThreads)); \(runs) runs after 1 warm-up; medians")
+            print("model \(config.name): d_model \(c.dModel), \(c.layers) layers, \(recognizer.info.parameters) parameters, loaded in \(String(format: "%.1f", loadMs)) ms")
+            print("OpenBLAS core \(BLAS.coreName), \(BLAS.threads) thread(s) per forward pass (OpenBLAS itself \(BLAS.openBLASThreads)), device \(recognizer.backend.device.rawValue); \(runs) runs after 1 warm-up; medians")
             print("")
             print("| audio s | frontend ms | encoder ms | CTC ms | RNN-T ms | end-to-end ms | RTF | encoder GFLOP/s |")
             print("|---:|---:|---:|---:|---:|---:|---:|---:|")
         }
-        let rate = model.config.frontend.sampleRate
+        let rate = config.frontend.sampleRate
         var inputs: [(Double, [Float])] = []
         for file in audio {
             guard let data = FileManager.default.contents(atPath: file) else { throw CLIError("cannot read \(file)") }
             do {
-                let samples = try AudioDecoder.load16kMono(data)
+                let samples = try AudioDecoder.load(data, sampleRate: rate)
                 inputs.append((Double(samples.count) / Double(rate), samples))
             } catch { throw CLIError("\(file): \(error)") }
         }
@@ -80,19 +85,14 @@ struct BenchCommand: ParsableCommand {
                 let start = t0
                 let features = recognizer.features(samples); lap("frontend")
                 let encoded = recognizer.encode(features); lap("encoder")
-                let frames = encoded.shape[0]
-                let lp = model.ctc.logProbs(encoded.pointer, frames: frames, blockStart: entry.blockStart, blockSize: entry.blockSize)
-                _ = CTCGreedy.decode(logProbs: lp.pointer, frames: frames, classes: entry.blockSize + 1, blank: entry.blockSize)
-                lap("ctc")
-                if !skipRnnt, let transducer = model.transducer {
-                    _ = RNNTGreedy.decode(transducer: transducer, encoded: encoded.pointer, frames: frames, language: lang)
-                }
+                _ = recognizer.decode(encoded, decoder: ctc); lap("ctc")
+                if let rnnt { _ = recognizer.decode(encoded, decoder: rnnt) }
                 lap("rnnt")
                 if run > 0 { times["total", default: []].append(Double(t0 - start) / 1e6) }
             }
             let med = times.mapValues(Self.median)
-            let frames = model.encoder.outputLength(samples.count / model.config.frontend.hopLength + 1)
-            let gflop = Self.encoderFLOPs(c, frames: frames) / 1e9
+            let frames = recognizer.model.encoder.outputLength(samples.count / config.frontend.hopLength + 1)
+            let gflop = c.flops(frames: frames) / 1e9
             let encoderMs = med["encoder"] ?? 0
             let e2e = (med["frontend"] ?? 0) + encoderMs + (med["ctc"] ?? 0)
             let rtf = e2e / 1000 / length
@@ -109,9 +109,9 @@ struct BenchCommand: ParsableCommand {
                              gflop / (encoderMs / 1000)))
             }
         }
-        benchLayer(model.encoder, frames: layerFrames)
+        benchLayer(recognizer.model.encoder, frames: layerFrames)
         let longest = inputs.map { $0.1.count }.max() ?? 16000
-        if sgemm { try benchSgemm(c, frames: model.encoder.outputLength(longest / model.config.frontend.hopLength + 1)) }
+        if sgemm { try benchSgemm(c, frames: recognizer.model.encoder.outputLength(longest / config.frontend.hopLength + 1)) }
     }
 
     /// One Conformer layer on `frames` encoder frames.
@@ -126,7 +126,7 @@ struct BenchCommand: ParsableCommand {
         }
         var one = encoder.config
         one.layers = 1
-        let gflop = Self.encoderFLOPs(one, frames: t) / 1e9
+        let gflop = one.flops(frames: t) / 1e9
         let ms = Self.median(times)
         if json {
             print("{\"layer_frames\": \(t), \"layer_ms\": \(String(format: "%.3f", ms)), \"layer_gflops\": \(String(format: "%.1f", gflop / (ms / 1000)))}")
@@ -175,19 +175,6 @@ struct BenchCommand: ParsableCommand {
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         return Double(usage.ru_maxrss) / 1024
-    }
-
-    /// Multiply-adds × 2 of the encoder's matrix work for `frames` encoder frames (subsampling
-    /// excluded): feed-forwards, attention projections, scores, context, conv module.
-    static func encoderFLOPs(_ c: EncoderConfig, frames t: Int) -> Double {
-        let (d, ff, k) = (Double(c.dModel), Double(c.ffDim), Double(c.convKernel))
-        let T = Double(t)
-        let perLayer = T * (2 * 2 * 2 * d * ff)        // two FFs, two linears each
-            + T * 4 * 2 * d * d                         // q, k, v, out
-            + (2 * T - 1) * 2 * d * d                   // linear_pos
-            + 2 * T * T * d + 2 * T * (2 * T - 1) * d + 2 * T * T * d   // ac, bd, context
-            + T * (2 * d * 2 * d + 2 * d * d + 2 * k * d)               // conv module
-        return perLayer * Double(c.layers)
     }
 
     static func median(_ xs: [Double]) -> Double {

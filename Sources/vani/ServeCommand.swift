@@ -1,4 +1,4 @@
-// `vani serve`: the HTTP door onto the Recognizer (see Sources/ASRServer/README.md).
+// `vani serve`: the HTTP door onto the Recognizer (see docs/SERVICE.md).
 
 import ArgumentParser
 import ASR
@@ -11,9 +11,9 @@ struct ServeCommand: AsyncParsableCommand {
         commandName: "serve",
         abstract: "Run the HTTP service: /asr, /invocations (MLflow), /v1/audio/transcriptions (OpenAI), /health, and a page to try it at /.",
         discussion: """
-            Threads: concurrency × blas-threads should not exceed the cores. OpenBLAS's thread count \
-            is process-wide; the service sets it once, when it loads the model. Given neither, the \
-            service runs one request per core with one BLAS thread each.
+            Threads: concurrency × threads should not exceed the cores. Each forward pass runs on \
+            --threads threads of Vani's pool (OpenBLAS itself single-threaded). Given neither, the \
+            service runs one request per core with one thread each.
             """)
 
     @Option(help: "Weights file (default: $VANI_MODEL, else Weights/default.safetensors).")
@@ -34,14 +34,27 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Largest request body in MiB (the default holds 10 min of 48 kHz stereo WAV in base64).")
     var maxBodyMb: Double = Double(ServerConfiguration.defaultMaxBodyBytes) / 1_048_576
 
-    @Option(help: "Requests transcribed at once (default: cores / blas-threads).")
+    @Option(help: "Requests transcribed at once (default: cores / threads).")
     var concurrency: Int?
 
-    @Option(help: "Threads per forward pass (Vani's pool; OpenBLAS itself single-threaded; default: cores / concurrency).")
-    var blasThreads: Int?
+    @Option(name: [.customLong("threads"), .customLong("blas-threads")],
+            help: "Threads per forward pass on Vani's pool (OpenBLAS itself single-threaded; default: cores / concurrency; --blas-threads is the old name).")
+    var threads: Int?
 
-    @Option(help: "Requests that may wait beyond those running; more get 503 (default: 2 × concurrency).")
+    @Option(help: "Where the forward work runs: \(ComputeDevice.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var device: ComputeDevice = .cpu
+
+    @Option(help: "Most requests waiting beyond those running (default: 16 × concurrency); a request is also refused when its estimated wait would not fit in --timeout.")
     var queue: Int?
+
+    @Option(help: "Open connections at most; one more is answered 503 and closed.")
+    var maxConnections = 512
+
+    @Option(help: "Seconds a new connection has to send its first request head (else 408).")
+    var headerTimeout: Double = 10
+
+    @Option(help: "Slowest upload accepted after its first 5 s, in KiB/s (else 408).")
+    var minUploadRate: Double = 16
 
     @Option(help: "Seconds allowed for the upload (else 408), and again for waiting and transcribing (else 503).")
     var timeout: Double = 120
@@ -62,8 +75,11 @@ struct ServeCommand: AsyncParsableCommand {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0…65535") }
         guard maxBodyMb > 0 else { throw ValidationError("--max-body-mb must be positive") }
         if let concurrency, concurrency < 1 { throw ValidationError("--concurrency must be at least 1") }
-        if let blasThreads, blasThreads < 1 { throw ValidationError("--blas-threads must be at least 1") }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         if let queue, queue < 0 { throw ValidationError("--queue must be 0 or more") }
+        guard maxConnections >= 1 else { throw ValidationError("--max-connections must be at least 1") }
+        guard headerTimeout > 0 else { throw ValidationError("--header-timeout must be positive") }
+        guard minUploadRate >= 0 else { throw ValidationError("--min-upload-rate must be 0 or more") }
         guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
         guard maxBatch >= 1 else { throw ValidationError("--max-batch must be at least 1") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: unknown level '\(logLevel)'") }
@@ -74,7 +90,8 @@ struct ServeCommand: AsyncParsableCommand {
         let level = Logger.Level(rawValue: logLevel) ?? .info
         let json = logFormat == "json"
         LoggingSystem.bootstrap { label in
-            var handler: any LogHandler = json ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
+            var handler: any LogHandler = json ? JSONLogHandler(label: label)
+                : EscapingLogHandler(StreamLogHandler.standardError(label: label))
             handler.logLevel = level
             return handler
         }
@@ -84,10 +101,14 @@ struct ServeCommand: AsyncParsableCommand {
         guard FileManager.default.fileExists(atPath: modelURL.path) else {
             throw ValidationError(RecognizerError.modelNotFound(path: modelURL.path).description)
         }
-        let configuration = ServerConfiguration(
+        var configuration = ServerConfiguration(
             host: host, port: port, preload: preload, apiKey: apiKey ?? environment["VANI_API_KEY"],
-            maxBodyBytes: Int(maxBodyMb * 1_048_576), concurrency: concurrency, blasThreads: blasThreads,
-            queueCapacity: queue, timeoutSeconds: timeout, maxBatchItems: maxBatch, webUI: !noUi)
+            maxBodyBytes: Int(maxBodyMb * 1_048_576), concurrency: concurrency, threads: threads, device: device,
+            queueCapacity: queue, timeoutSeconds: timeout, maxBatchItems: maxBatch)
+        configuration.maxConnections = maxConnections
+        configuration.headerTimeoutSeconds = headerTimeout
+        configuration.minUploadBytesPerSecond = Int(minUploadRate * 1024)
+        configuration.webUI = !noUi
         let service = ASRService(configuration: configuration, modelURL: modelURL, logger: Logger(label: "vani.serve"))
         try await service.run()
     }

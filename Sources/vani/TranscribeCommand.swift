@@ -2,7 +2,6 @@
 
 import ArgumentParser
 import ASR
-import ASRServer
 import Foundation
 
 enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
@@ -10,14 +9,19 @@ enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
 }
 
 extension DecoderKind: ExpressibleByArgument {}
+extension ComputeDevice: ExpressibleByArgument {}
 
 /// Options shared by the commands that load a model.
 struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: "Weights file (default: $VANI_MODEL, else the bundled Weights/default.safetensors).")
     var model: String?
 
-    @Option(name: .long, help: "Threads per forward pass (0 = every core).")
+    @Option(name: [.customLong("threads"), .customLong("blas-threads")],
+            help: "Threads per forward pass on Vani's pool (0 = every core; --blas-threads is the old name).")
     var threads: Int = 0
+
+    @Option(name: .long, help: "Where the forward work runs: \(ComputeDevice.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var device: ComputeDevice = .cpu
 
     @Option(name: .long, help: "Longest audio accepted, in seconds (audio over 30 s runs in overlapping 20 s windows).")
     var maxSeconds: Double = 3600
@@ -25,7 +29,8 @@ struct ModelOptions: ParsableArguments {
     func load() throws -> Recognizer {
         let url = model.map { URL(fileURLWithPath: $0) } ?? Recognizer.defaultModelURL()
         do {
-            return try Recognizer(modelURL: url, options: RecognizerOptions(maxAudioSeconds: maxSeconds, blasThreads: threads))
+            return try Recognizer(modelURL: url, options: RecognizerOptions(maxAudioSeconds: maxSeconds, threads: threads,
+                                                                            device: device))
         } catch {
             throw CLIError(error.description)
         }
@@ -59,7 +64,9 @@ struct TranscribeCommand: ParsableCommand {
 
     func run() throws {
         let recognizer = try modelOptions.load()
-        do { try recognizer.checkLanguage(language) } catch { throw CLIError(error.description) }
+        // The language is resolved once, before any file is read.
+        let language: Language
+        do { language = try recognizer.language(self.language) } catch { throw CLIError(error.description) }
         var failures = 0
         for file in files {
             let transcript: Transcript
@@ -83,36 +90,11 @@ struct TranscribeCommand: ParsableCommand {
         case .text:
             return (many ? "\(file): " : "") + t.text + "\n"
         case .json:
-            return TranscriptJSON(file: file, transcript: t).encoded() + "\n"
+            return t.jsonLine(file: file) + "\n"
         case .srt:
             return (many ? "# \(file)\n" : "") + SubtitleFormatter().srt(t)
         case .vtt:
             return SubtitleFormatter().vtt(t)
         }
-    }
-}
-
-/// `{"file", "text", "language", "decoder", "duration", "confidence", "tokens": [{"text", "start", "end"}]}`
-struct TranscriptJSON: Encodable {
-    struct Token: Encodable { let text: String; let start: Double; let end: Double }
-    let file: String
-    let text: String
-    let language: String
-    let decoder: String
-    let duration: Double
-    let confidence: Double
-    let tokens: [Token]
-
-    init(file: String, transcript t: Transcript) {
-        self.file = file; text = t.text; language = t.language; decoder = t.decoder.rawValue
-        duration = (t.duration * 1000).rounded() / 1000
-        confidence = (t.confidence * 10000).rounded() / 10000
-        tokens = t.tokens.map { Token(text: $0.text, start: ($0.start * 1000).rounded() / 1000, end: ($0.end * 1000).rounded() / 1000) }
-    }
-
-    func encoded() -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: (try? encoder.encode(self)) ?? Data("{}".utf8), as: UTF8.self)
     }
 }

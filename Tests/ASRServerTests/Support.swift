@@ -26,16 +26,20 @@ struct FakeEngine: TranscriptionEngine {
         self.info = makeModelInfo(name: "fake-indicconformer", languages: languages, decoders: decoders)
     }
 
-    func checkLanguage(_ code: String) throws(RecognizerError) {
+    func language(_ code: String) throws(RecognizerError) -> Language {
         guard info.languages.contains(code) else { throw .unknownLanguage(code, available: info.languages) }
+        return Language(code: code, vocabulary: Vocabulary(pieces: ["<unk>", "▁नम", "स्ते", "<blank>"]),
+                        ctcBlock: 0..<3, postNet: nil)
     }
 
-    func transcribe(audio: Data, language: String, decoder: DecoderKind) throws(RecognizerError) -> Transcript {
+    func transcribe(audio: Data, language resolved: Language, decoder: DecoderKind) throws(RecognizerError) -> Transcript {
         calls.add(1)
-        try checkLanguage(language)
+        let language = resolved.code
+        guard info.decoders.contains(decoder) else { throw .decoderUnavailable(decoder) }
         if delay > 0 { Thread.sleep(forTimeInterval: delay) }
         let duration = try Self.wavDuration(audio)
-        guard duration >= 0.025 else { throw .audioTooShort(seconds: duration) }
+        let samples = Int((duration * 16000).rounded())
+        guard samples >= 400 else { throw .audio(.tooShort(samples: samples, minimum: 400)) }
         let tokens = [
             TokenTiming(text: " नम", id: 10, start: 0.08, end: 0.24, logProb: -0.1),
             TokenTiming(text: "स्ते", id: 11, start: 0.24, end: 0.40, logProb: -0.2),
@@ -50,7 +54,7 @@ struct FakeEngine: TranscriptionEngine {
         let bytes = [UInt8](data)
         func u32(_ at: Int) -> Int { Int(bytes[at]) | Int(bytes[at + 1]) << 8 | Int(bytes[at + 2]) << 16 | Int(bytes[at + 3]) << 24 }
         guard bytes.count >= 12, bytes[0..<4] == [0x52, 0x49, 0x46, 0x46], bytes[8..<12] == [0x57, 0x41, 0x56, 0x45] else {
-            throw .audio("unrecognised audio format")
+            throw .audio(.notAudio(detail: "unrecognised audio format"))
         }
         var offset = 12
         var byteRate = 0
@@ -59,12 +63,12 @@ struct FakeEngine: TranscriptionEngine {
             let size = u32(offset + 4)
             if id == "fmt ", offset + 16 <= bytes.count { byteRate = u32(offset + 16) }
             if id == "data" {
-                guard byteRate > 0, offset + 8 + size <= bytes.count else { throw .audio("truncated WAV data") }
+                guard byteRate > 0, offset + 8 + size <= bytes.count else { throw .audio(.truncated(expectedFrames: size, decodedFrames: bytes.count - offset - 8)) }
                 return Double(size) / Double(byteRate)
             }
             offset += 8 + size + (size & 1)
         }
-        throw .audio("WAV file without a data chunk (truncated?)")
+        throw .audio(.malformed(detail: "WAV file without a data chunk"))
     }
 }
 
@@ -116,7 +120,7 @@ let testLogger: Logger = {
 /// A service with a loaded fake engine and small, test-sized limits.
 func makeService(engine: any TranscriptionEngine = FakeEngine(), host: ModelHost? = nil,
                  _ configure: (inout ServerConfiguration) -> Void = { _ in }) -> ASRService {
-    var configuration = ServerConfiguration(host: "127.0.0.1", port: 0, concurrency: 2, blasThreads: 1,
+    var configuration = ServerConfiguration(host: "127.0.0.1", port: 0, concurrency: 2, threads: 1,
                                             queueCapacity: 2, timeoutSeconds: 20, cores: 2)
     configure(&configuration)
     return ASRService(configuration: configuration, host: host ?? ModelHost(engine: engine, logger: testLogger),
@@ -208,44 +212,80 @@ import Darwin
 #endif
 
 /// Sends `bytes` to 127.0.0.1:`port` over a plain TCP socket, then reads until the server
-/// closes or `readTimeout` passes; runs on its own thread so it never blocks Swift's pool.
+/// closes, a JSON body has ended, or `readTimeout` passes; runs on its own thread so it never
+/// blocks Swift's pool.
 func rawExchange(port: Int, _ bytes: [UInt8], readTimeout: Double) async -> String {
-    await withCheckedContinuation { continuation in
-        let thread = Thread {
-            continuation.resume(returning: rawExchangeBlocking(port: port, bytes, readTimeout: readTimeout))
-        }
-        thread.start()
+    await onThread {
+        guard let connection = RawConnection(port: port) else { return "connect failed" }
+        connection.send(bytes)
+        return connection.receive(timeout: readTimeout) { text in text.contains("\r\n\r\n{") && text.hasSuffix("}") }.text
     }
 }
 
-private func rawExchangeBlocking(port: Int, _ bytes: [UInt8], readTimeout: Double) -> String {
-    #if canImport(Glibc)
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    #else
-    let fd = socket(AF_INET, SOCK_STREAM, 0)
-    #endif
-    guard fd >= 0 else { return "socket failed" }
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = in_port_t(UInt16(port).bigEndian)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    let connected = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+/// A plain TCP connection to the server under test, for what HTTP clients won't send.
+final class RawConnection: @unchecked Sendable {
+    let fd: Int32
+    init?(port: Int) {
+        #if canImport(Glibc)
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        #else
+        fd = socket(AF_INET, SOCK_STREAM, 0)
+        #endif
+        guard fd >= 0 else { return nil }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { close(fd); return nil }
     }
-    guard connected == 0 else { return "connect failed" }
-    var timeout = timeval()
-    timeout.tv_sec = .init(Int(readTimeout))
-    timeout.tv_usec = .init(Int((readTimeout - Double(Int(readTimeout))) * 1e6))
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-    _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
-    var received: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 4096)
-    while true {
-        let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-        if n <= 0 { break }
-        received += chunk[0..<n]
-        if String(decoding: received, as: UTF8.self).contains("\r\n\r\n{") && received.last == UInt8(ascii: "}") { break }
+    deinit { close(fd) }
+
+    func send(_ text: String) { send(Array(text.utf8)) }
+    func send(_ bytes: [UInt8]) {
+        #if canImport(Glibc)
+        _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        #else
+        _ = bytes.withUnsafeBytes { Darwin.send(fd, $0.baseAddress, $0.count, 0) }
+        #endif
     }
-    return String(decoding: received, as: UTF8.self)
+
+    /// Reads until `done` holds for what was received (by default: `until` appears in it), the
+    /// peer closes, or `timeout` passes.
+    func receive(until marker: String? = nil, timeout: Double,
+                 done: ((String) -> Bool)? = nil) -> (text: String, closed: Bool) {
+        var received: [UInt8] = []
+        let deadline = Date().addingTimeInterval(timeout)
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while Date() < deadline {
+            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&poller, 1, Int32(max(1, deadline.timeIntervalSinceNow * 1000)))
+            if ready <= 0 { break }
+            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { return (String(decoding: received, as: UTF8.self), true) }
+            received += chunk[0..<n]
+            let text = String(decoding: received, as: UTF8.self)
+            if let marker, text.contains(marker) { break }
+            if let done, done(text) { break }
+        }
+        return (String(decoding: received, as: UTF8.self), false)
+    }
+}
+
+/// Runs blocking socket work on its own thread.
+func onThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { continuation in
+        Thread { continuation.resume(returning: body()) }.start()
+    }
+}
+
+/// `GET /ping` on a fresh connection: the raw response.
+func rawPing(port: Int) async -> String {
+    await onThread {
+        guard let connection = RawConnection(port: port) else { return "no connection" }
+        connection.send("GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
+        return connection.receive(until: "\r\n\r\n\n", timeout: 2).text
+    }
 }

@@ -58,14 +58,14 @@ import Testing
     @Test func threadsNeverOversubscribeByDefault() {
         for cores in 1...16 {
             let configuration = ServerConfiguration(cores: cores)
-            #expect(configuration.concurrency * configuration.blasThreads <= cores)
+            #expect(configuration.concurrency * configuration.threads <= cores)
             #expect(!configuration.oversubscribes(cores: cores))
-            #expect(configuration.queueCapacity == 2 * configuration.concurrency)
+            #expect(configuration.queueCapacity == 16 * configuration.concurrency, "an upper bound; admission also checks the estimated wait")
         }
-        #expect(ServerConfiguration.threads(concurrency: nil, blasThreads: 2, cores: 8) == (4, 2))
-        #expect(ServerConfiguration.threads(concurrency: 3, blasThreads: nil, cores: 8) == (3, 2))
-        #expect(ServerConfiguration.threads(concurrency: 4, blasThreads: 4, cores: 2) == (4, 4))
-        #expect(ServerConfiguration(concurrency: 4, blasThreads: 4, cores: 2).oversubscribes(cores: 2))
+        #expect(ServerConfiguration.split(concurrency: nil, threads: 2, cores: 8) == (4, 2))
+        #expect(ServerConfiguration.split(concurrency: 3, threads: nil, cores: 8) == (3, 2))
+        #expect(ServerConfiguration.split(concurrency: 4, threads: 4, cores: 2) == (4, 4))
+        #expect(ServerConfiguration(concurrency: 4, threads: 4, cores: 2).oversubscribes(cores: 2))
     }
 
     @Test func emptyAPIKeyMeansNone() {

@@ -78,7 +78,7 @@ import Testing
     @Test func openWithoutTheAPIKeyButTheAPIIsNot() async throws {
         let service = makeService { $0.apiKey = "s3cret" }
         try await service.application().test(.router) { client in
-            for path in WebUI.assets.map(\.path) {
+            for path in WebUI.paths.sorted() {
                 #expect(try await client.execute(uri: path, method: .get).status == .ok, "\(path)")
             }
             expectError(try await client.execute(uri: "/asr", method: .post, headers: .json,
@@ -93,7 +93,7 @@ import Testing
 
     @Test func noUIGivesNotFound() async throws {
         try await makeService { $0.webUI = false }.application().test(.router) { client in
-            for path in WebUI.assets.map(\.path) {
+            for path in WebUI.paths.sorted() {
                 expectError(try await client.execute(uri: path, method: .get), .notFound, "ENDPOINT_NOT_FOUND")
             }
             #expect(try await client.execute(uri: "/health", method: .get).status == .ok)
@@ -106,7 +106,18 @@ import Testing
 
     @Test func onByDefault() {
         #expect(ServerConfiguration().webUI)
-        #expect(!ServerConfiguration(webUI: false).webUI)
+    }
+
+    @Test func theRouteTableHasThePageOnlyWhenItIsOn() {
+        let on = makeService()
+        _ = on.router()
+        for path in WebUI.paths {
+            #expect(on.routeTable.allowed(path) == ["GET", "HEAD"], "\(path)")
+        }
+        #expect(on.routeTable.allowed("/asr") == ["POST"])
+        let off = makeService { $0.webUI = false }
+        _ = off.router()
+        #expect(WebUI.paths.allSatisfy { off.routeTable.allowed($0) == nil })
     }
 
     @Test func pageOverLoopback() async throws {

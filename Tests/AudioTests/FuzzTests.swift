@@ -3,7 +3,7 @@
 // `AudioError`: no trap, no hang, no NaN.
 //
 // Longer runs: VANI_FUZZ_ITERATIONS=200000 VANI_FUZZ_SEED=123 VANI_FUZZ_LOG=/tmp/case.bin \
-//   swift test --filter FuzzTests
+//   swift test --filter FuzzTests (the loop runs in a child process; its log path is printed)
 // VANI_FUZZ_LOG receives each input before it is decoded, so a crash leaves its input there:
 // copy it to Tests/Fixtures/audio/fuzz/ (a regression case, decoded by `regressions()`).
 
@@ -21,28 +21,47 @@ import VaniTestSupport
 
     static func environment(_ key: String) -> String? { ProcessInfo.processInfo.environment[key] }
 
+    /// Runs `mutationFuzzLoop` in a child process (this test binary, filtered to that test),
+    /// whose stdout and stderr go to a log file: libmpg123 prints a line for every broken MP3
+    /// frame (thousands here), and redirecting this process's stderr would swallow what other
+    /// suites print meanwhile. A crash or a failed expectation in the child fails this test
+    /// with the log's path and tail.
     @Test func mutationFuzz() throws {
+        guard Self.environment("VANI_FUZZ_CHILD") == nil else { return }
+        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        let logURL = FileManager.default.temporaryDirectory
+            .appendingPathComponent("vani-fuzz-\(ProcessInfo.processInfo.processIdentifier).log")
+        #expect(FileManager.default.createFile(atPath: logURL.path, contents: nil), "cannot write \(logURL.path)")
+        let log = try FileHandle(forWritingTo: logURL)
+        defer { try? log.close() }
+        let child = Process()
+        child.executableURL = binary
+        child.arguments = ["--testing-library", "swift-testing", "--filter", "FuzzTests/mutationFuzzLoop"]
+        var environment = ProcessInfo.processInfo.environment
+        environment["VANI_FUZZ_CHILD"] = "1"
+        child.environment = environment
+        child.standardOutput = log
+        child.standardError = log
+        child.standardInput = FileHandle.nullDevice
+        try child.run()
+        child.waitUntilExit()
+        let output = (try? String(contentsOf: logURL, encoding: .utf8)) ?? ""
+        for line in output.split(separator: "\n") where line.hasPrefix("[fuzz]") { print(line) }
+        print("[fuzz] child log (decoder diagnostics included): \(logURL.path)")
+        #expect(output.contains("[fuzz] done"), "the fuzz loop did not run to its end: \(output.suffix(2000))")
+        #expect(child.terminationReason == .exit && child.terminationStatus == 0,
+                "fuzz child ended with \(child.terminationReason == .exit ? "status" : "signal") \(child.terminationStatus); log \(logURL.path): \(output.suffix(2000))")
+    }
+
+    /// The mutation loop itself; runs only in the child started by `mutationFuzz`.
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["VANI_FUZZ_CHILD"] != nil, "runs in mutationFuzz's child process"))
+    func mutationFuzzLoop() throws {
         let iterations = Self.environment("VANI_FUZZ_ITERATIONS").flatMap(Int.init) ?? 10000
         let seed = Self.environment("VANI_FUZZ_SEED").flatMap { UInt64($0) } ?? 0x5EED_A0D1
         let log = Self.environment("VANI_FUZZ_LOG").map { URL(fileURLWithPath: $0) }
         var corpus = try Self.seedFiles.map { try Data(contentsOf: Fixtures.url("audio/\($0)")) }
         corpus.append(WAVBuilder.pcm16(tone16(600)).data)
         corpus.append(WAVBuilder.float32((0..<500).map { Float($0) / 1000 }).data)
-
-        // libmpg123 prints a line to stderr for every broken MP3 frame (thousands here). Send
-        // stderr to a file during the loop (its path is printed, so a crash's message can still
-        // be read there) unless VANI_FUZZ_VERBOSE is set.
-        let quiet = Self.environment("VANI_FUZZ_VERBOSE") == nil
-        let stderrPath = FileManager.default.temporaryDirectory.appendingPathComponent("vani-fuzz-stderr.txt").path
-        let savedStderr = quiet ? dup(2) : -1
-        if quiet {
-            print("[fuzz] decoder diagnostics go to \(stderrPath)")
-            let fd = open(stderrPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-            if fd >= 0 { dup2(fd, 2); close(fd) }
-        }
-        defer {
-            if savedStderr >= 0 { dup2(savedStderr, 2); close(savedStderr) }
-        }
 
         var rng = SplitMix64(seed: seed)
         var outcomes: [String: Int] = [:]
@@ -73,6 +92,7 @@ import VaniTestSupport
         let seconds = Date().timeIntervalSince(start)
         print("[fuzz] \(iterations) inputs (seed \(seed)) in \(String(format: "%.2f", seconds)) s:")
         for (k, v) in outcomes.sorted(by: { $0.value > $1.value }) { print("[fuzz]   \(v) × \(k)") }
+        print("[fuzz] done")
     }
 
     /// Inputs that once failed (crashed, hung or broke an invariant) stay here for good.
@@ -99,7 +119,7 @@ import VaniTestSupport
         #expect(checked >= Self.regressionOutcomes.count, "regression inputs missing from \(dir.path)")
     }
 
-    /// What the hand-documented regressions (fuzz/README.md) must now give.
+    /// What the regression inputs (Tests/Fixtures/audio/fuzz/README.md) must now give.
     static let regressionOutcomes = [
         "wav-data-size-zero.bin": "decoded 1600",
         "wav-data-size-lies-100MB.bin": "truncated",

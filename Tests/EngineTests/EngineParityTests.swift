@@ -70,12 +70,12 @@ struct Expected: Decodable {
 }
 
 /// Reference features [80, T] as the encoder's time-major [T, 80].
-func timeMajorFeatures(_ clip: String) throws -> (frames: Int, values: [Float]) {
+func timeMajorFeatures(_ clip: String) throws -> Features {
     let f = try Fixtures.npy("clips/\(clip).features.npy")
     let (bands, frames) = (f.shape[0], f.shape[1])
     var out = [Float](repeating: 0, count: bands * frames)
     for m in 0..<bands { for t in 0..<frames { out[t * bands + m] = f.values[m * frames + t] } }
-    return (frames, out)
+    return Features(frames: frames, bands: bands, values: out)
 }
 
 /// [rows, cols] → [cols, rows].
@@ -98,11 +98,7 @@ struct EngineParityTests {
         let reference = try Fixtures.npy("reference/\(variant)/\(clip)/encoder_out.npy")   // (d, T')
         for threads in [1, 2] {
             // Two threads: GEMMs split by columns, heads in two groups, element-wise by rows.
-            let encoded = Parallel.withThreads(threads) {
-                features.values.withUnsafeBufferPointer {
-                    recognizer.model.encoder.forward(features: $0.baseAddress!, frames: features.frames)
-                }
-            }
+            let encoded = Parallel.withThreads(threads) { recognizer.encode(features) }
             #expect(encoded.shape == [reference.shape[1], reference.shape[0]], "encoded frames / d_model")
             guard encoded.shape == [reference.shape[1], reference.shape[0]] else { return }
             let result = compare(transposed(encoded.values, rows: encoded.shape[0], cols: encoded.shape[1]),
@@ -115,13 +111,10 @@ struct EngineParityTests {
     func ctcLogProbs(variant: String, clip: String) throws {
         let recognizer = try ConvertedModels.recognizer(variant)
         let expected = try Expected.load(variant, clip)
-        let entry = try #require(recognizer.config.languages[expected.language])
+        let language = try recognizer.language(expected.language)
         let features = try timeMajorFeatures(clip)
-        let encoded = features.values.withUnsafeBufferPointer {
-            recognizer.model.encoder.forward(features: $0.baseAddress!, frames: features.frames)
-        }
-        let lp = recognizer.model.ctc.logProbs(encoded.pointer, frames: encoded.shape[0],
-                                               blockStart: entry.blockStart, blockSize: entry.blockSize)
+        let encoded = recognizer.encode(features)
+        let lp = recognizer.model.ctc.logProbs(encoded.pointer, frames: encoded.shape[0], block: language.ctcBlock)
         let reference = try Fixtures.npy("reference/\(variant)/\(clip)/ctc_logprobs.npy")    // (T', 257)
         #expect(lp.shape == reference.shape)
         guard lp.shape == reference.shape else { return }
@@ -201,13 +194,29 @@ struct EngineBehaviourTests {
         let file = try #require(longest)
         let clip = String(file.dropLast(4))
         let features = try timeMajorFeatures(clip)
-        let encoded = features.values.withUnsafeBufferPointer {
-            recognizer.model.encoder.forward(features: $0.baseAddress!, frames: features.frames)
-        }
+        let encoded = recognizer.encode(features)
         let reference = try Fixtures.npy("reference/\(variant)/batch/\(file)")   // (d, T')
         let result = compare(transposed(encoded.values, rows: encoded.shape[0], cols: encoded.shape[1]),
                              reference.values, atol: atol)
         #expect(result.withinTolerance, "\(variant) batch \(clip): \(result)")
+    }
+
+    /// Every length over the limit, including those whose last window is pulled back (36–37 s,
+    /// 52–53 s, …): the kept spans tile the timeline, so no token is kept twice or dropped.
+    @Test func keptSpansTileTheTimelineAtEveryLength() {
+        let policy = ChunkingPolicy()
+        for tenths in 300...1200 {
+            let count = 16000 * tenths / 10
+            let windows = policy.windows(count: count, rate: 16000)
+            #expect(windows.first?.keep.lowerBound == 0)
+            #expect(windows.last?.keep.upperBound == .infinity)
+            #expect(windows.last?.samples.upperBound == count)
+            for (a, b) in zip(windows, windows.dropFirst()) {
+                #expect(a.keep.upperBound == b.keep.lowerBound, "\(Double(tenths) / 10) s: kept spans tile")
+                #expect(Double(b.samples.lowerBound) / 16000 <= b.keep.lowerBound, "\(Double(tenths) / 10) s: a window keeps only what it saw")
+                #expect(Double(a.samples.upperBound) / 16000 >= a.keep.upperBound, "\(Double(tenths) / 10) s: a window keeps only what it saw")
+            }
+        }
     }
 
     @Test func longAudioIsCutIntoOverlappingWindows() throws {
@@ -251,7 +260,7 @@ struct EngineBehaviourTests {
         }
         let recognizer = try ConvertedModels.recognizer("tiny-release")
         #expect(throws: RecognizerError.self) { try recognizer.transcribe(audio: Data("not audio".utf8), language: "hi") }
-        #expect(throws: RecognizerError.audioTooShort(seconds: 0.01)) {
+        #expect(throws: RecognizerError.audio(.tooShort(samples: 160, minimum: 400))) {
             try recognizer.transcribe(samples: [Float](repeating: 0, count: 160), language: "hi")
         }
         var nan = [Float](repeating: 0, count: 16000); nan[5] = .nan

@@ -209,7 +209,7 @@ public enum Converter {
         }
 
         // The frontend lives in preprocessor.ts (TorchScript), which cannot be read without
-        // PyTorch: its settings are the release's (MODEL_CONTRACT.md §3); the mel count comes
+        // PyTorch: its settings are the release's (docs/MODEL.md §3); the mel count comes
         // from the encoder's input.
         var frontend = FrontendConfig()
         frontend.nMels = encoder.config.featIn

@@ -1,5 +1,5 @@
 """Builds random IndicConformer-shaped models from real NeMo modules and exports them in the
-release layout (docs/MODEL_CONTRACT.md §1).
+release layout (docs/MODEL.md §1).
 
     python build_model.py --variant tiny-release --out DIR      # (normally run via make_reference.py)
     python build_model.py --full-size [--out Benchmarks/.cache/full-size]
@@ -30,7 +30,7 @@ from nemo.collections.asr.modules import AudioToMelSpectrogramPreprocessor  # no
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 
-# The release's block order (contract §1).
+# The release's block order (docs/MODEL.md §1).
 LANGS = ["as", "bn", "brx", "doi", "kok", "gu", "hi", "kn", "ks", "mai", "ml", "mr", "mni", "ne", "or",
          "pa", "sa", "sat", "sd", "ta", "te", "ur"]
 BLOCK = 256
@@ -74,7 +74,7 @@ JOINT_LOGIT_STD = 8.0
 
 
 # ----------------------------------------------------------------------------------------------
-# Frontend (the release's AudioToMelSpectrogramPreprocessor configuration; contract §3)
+# Frontend (the release's AudioToMelSpectrogramPreprocessor configuration; docs/MODEL.md §3)
 
 def make_preprocessor():
     pre = AudioToMelSpectrogramPreprocessor(

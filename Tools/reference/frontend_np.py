@@ -1,4 +1,4 @@
-"""Independent numpy (float64) implementation of the frontend recipe in MODEL_CONTRACT.md §3.
+"""Independent numpy (float64) implementation of the frontend recipe in docs/MODEL.md §3.
 Used only to check the patched NeMo preprocessor; the fixtures' features come from NeMo."""
 import numpy as np
 

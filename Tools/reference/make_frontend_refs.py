@@ -14,7 +14,7 @@ Writes, under Tests/Fixtures/audio/:
                              (no independent decoder here), compared by SNR.
   synth_<name>.wav + synth_<name>.features.npy
                              16 kHz test signals and their features from a float32 torch transcription
-                             of NeMo's FilterbankFeatures (MODEL_CONTRACT.md §3): torch.stft,
+                             of NeMo's FilterbankFeatures (docs/MODEL.md §3): torch.stft,
                              reflect padding, symmetric Hann(400) in 512, librosa mel, log(x+2^-24),
                              per-band unbiased normalisation. [80, T] like NeMo.
 Requires: numpy, librosa, soundfile, torch (CPU), and the sox binary.

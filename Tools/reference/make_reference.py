@@ -5,7 +5,7 @@
 Steps: features (patched NeMo preprocessor, checked against frontend_np) -> per variant: build the
 seeded random model, export the encoder, run the NeMo torch forward on every clip, calibrate the
 blank biases, export the heads, run the release pipeline through ONNX Runtime (CTC and RNN-T greedy
-exactly as contract §2), compare ORT with torch, write references, stages, batch and manifest.
+exactly as docs/MODEL.md §2), compare ORT with torch, write references, stages, batch and manifest.
 """
 import argparse
 import hashlib
@@ -71,7 +71,7 @@ def text_of(ids, vocab):
 
 
 # ----------------------------------------------------------------------------------------------
-# ONNX Runtime pipeline (the wrapper's logic, contract §2)
+# ONNX Runtime pipeline (the wrapper's logic, docs/MODEL.md §2)
 
 class OrtModel:
     def __init__(self, model_dir):

@@ -1,5 +1,5 @@
 """Put PyPI NeMo 3.x back to the behaviour of AI4Bharat's NeMo 1.23 fork (`nemo-v2`), which made the
-IndicConformer release (docs/MODEL_CONTRACT.md §6). Import this module before building or running
+IndicConformer release (docs/MODEL.md §6). Import this module before building or running
 any NeMo module; `apply()` is idempotent.
 
 Patch A, FilterbankFeatures (frontend):

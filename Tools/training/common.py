@@ -9,7 +9,7 @@ REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(REPO, "Tools", "reference"))
 import build_model as B  # noqa: E402  (applies the NeMo 3.x -> fork patches)
 
-# The bundled model: the release's structure (contract §1, §4), scaled down.
+# The bundled model: the release's structure (docs/MODEL.md §1, §4), scaled down.
 CONFIG = dict(
     feat_in=80, subsampling="dw_striding", subsampling_factor=4, subsampling_conv_channels=96,
     d_model=144, n_heads=4, ff_expansion_factor=4, n_layers=4, conv_kernel_size=15, xscaling=True,

@@ -1,5 +1,5 @@
 """Held-out evaluation of an exported model with both implementations of the release's inference
-logic (docs/MODEL_CONTRACT.md §2): ONNX Runtime (the wrapper's logic, Tools/reference/make_reference.py
+logic (docs/MODEL.md §2): ONNX Runtime (the wrapper's logic, Tools/reference/make_reference.py
 OrtModel) on features from the patched NeMo preprocessor, and the Swift engine (`vani transcribe
 --format json`) on the same WAV files. Reports CER/WER per language and decoder and whether the two
 agree transcript for transcript.

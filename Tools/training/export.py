@@ -1,4 +1,4 @@
-"""Exports a training checkpoint in the release layout (docs/MODEL_CONTRACT.md §1) with
+"""Exports a training checkpoint in the release layout (docs/MODEL.md §1) with
 Tools/reference/build_model.py's exporters (NeMo module.export() for the encoder, CTC head and
 prediction net; torch.onnx.export for the joint pieces), then converts it with vani-convert.
 

@@ -1,7 +1,6 @@
-// Subtitles from a transcript: words grouped into cues, written as SRT or WebVTT.
-// Public so the CLI can print the same subtitles the service returns.
+// Subtitles from a transcript: words grouped into cues, written as SRT or WebVTT. The CLI and
+// the service print the same subtitles from here.
 
-import ASR
 import Foundation
 
 /// Groups a transcript's timed words into cues and writes them as SRT or WebVTT.

@@ -1,4 +1,4 @@
-// The browser page's scripts, compiled into the binary (see WebUI.swift): the page's logic
+// The browser page's scripts, compiled into the binary (see Routes/WebUIRoutes.swift): the page's logic
 // (`/ui/app.js`) and the AudioWorklet module that captures the microphone as PCM
 // (`/ui/recorder-worklet.js`; the CSP allows no blob: or inline scripts, so it has its own path).
 

@@ -1,4 +1,4 @@
-// The browser page's markup, style sheet and icon, compiled into the binary (see WebUI.swift).
+// The browser page's markup, style sheet and icon, compiled into the binary (see Routes/WebUIRoutes.swift).
 // No inline script or style: the Content-Security-Policy forbids both.
 
 extension WebUI {

@@ -1,12 +1,12 @@
 // The browser page: `GET /` (and `/ui`) serves a single page that drives the service's own API
 // (upload, microphone, word timestamps, subtitles). Everything ships in the binary as string
-// literals (WebUI+Page.swift, WebUI+Script.swift): no files read at run time, no build step,
-// nothing fetched from third parties.
+// literals (WebUI/WebUI+Page.swift, WebUI/WebUI+Script.swift): no files read at run time, no
+// build step, nothing fetched from third parties.
 //
 // The page holds no secrets, so its paths answer without an API key; the API calls it makes
 // send the key the user types (kept in sessionStorage). A strict Content-Security-Policy forbids
 // inline scripts and styles, so the script, the style sheet and the AudioWorklet module each have
-// their own path.
+// their own path. The 404/405 table picks the paths up from the router like any other route.
 
 import Hummingbird
 
@@ -30,8 +30,8 @@ enum WebUI {
         Asset(path: "/ui/icon.svg", contentType: "image/svg+xml", body: ByteBuffer(string: icon)),
     ]
 
-    /// The UI's entries for the 404/405 table.
-    static let routes: [String: [String]] = Dictionary(uniqueKeysWithValues: assets.map { ($0.path, ["GET", "HEAD"]) })
+    /// Every UI path.
+    static let paths: Set<String> = Set(assets.map(\.path))
 
     /// Same-origin only; no inline code. `blob:` media lets the page play the file it uploads or
     /// the recording it made; `connect-src 'self'` covers the API calls (and a same-origin
@@ -65,9 +65,11 @@ extension HeaderName {
     static let permissionsPolicy = HeaderName("Permissions-Policy")!
 }
 
-extension ASRService {
-    /// Adds the page's routes (`GET /`, `/ui` and `/ui/...`; HEAD comes from the router).
-    func addWebUI(to router: Router<VaniRequestContext>) {
+/// The page and its files, registered only when `configuration.webUI` is on.
+struct WebUIRoutes {
+    let service: ASRService
+
+    func addRoutes(to router: some RouterMethods<VaniRequestContext>) {
         for asset in WebUI.assets {
             let headers = WebUI.headers(contentType: asset.contentType)
             router.get(RouterPath(asset.path)) { _, _ in
@@ -75,18 +77,15 @@ extension ASRService {
             }
         }
     }
+}
 
-    /// Endpoints and the methods they answer (for 404 vs 405), UI paths included when it is on.
-    var routeTable: [String: [String]] {
-        configuration.webUI ? Self.routes.merging(WebUI.routes) { api, _ in api } : Self.routes
-    }
-
+extension ASRService {
     /// Whether `path` answers without an API key: the probes, and the page when it is on (the
     /// router serves `/ui/` as `/ui`, so a trailing slash is open too).
     func isOpen(_ path: String) -> Bool {
         if Self.openPaths.contains(path) { return true }
         guard configuration.webUI else { return false }
         let trimmed = path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path
-        return WebUI.routes[trimmed] != nil
+        return WebUI.paths.contains(trimmed)
     }
 }

@@ -1,0 +1,74 @@
+// The device seam: the model's forward work for a batch of utterances, behind one protocol.
+// The CPU backend runs today's code; a GPU backend plugs in here, keeping encoder, CTC and
+// RNN-T on the device and handing the host only tokens and their frames. The backend is chosen
+// where the model is built (`RecognizerOptions.device`), like sherpa-onnx's `provider`.
+
+import ConformerModel
+import Decoding
+import Frontend
+import TensorModule
+
+/// Where a model's forward work runs.
+public enum ComputeDevice: String, Sendable, CaseIterable, Codable {
+    /// The host CPU: OpenBLAS, Vani's kernels and its thread pool.
+    case cpu
+}
+
+/// The model's forward work for a batch of utterances: features in, encoder frames or decoded
+/// tokens out. Implementations are immutable and safe to call from several threads at once.
+public protocol InferenceBackend: Sendable {
+    /// The device the work runs on.
+    var device: ComputeDevice { get }
+    /// The encoder output of each utterance, [T'ᵢ, d] on the host, T'ᵢ from its valid frames
+    /// (stage access for tests and `vani bench`).
+    func encode(_ batch: [Features]) -> [Tensor]
+    /// Encoder and decoder for each utterance with one language's decoder: every utterance
+    /// gets exactly the tokens it gets alone.
+    func recognize(_ batch: [Features], decoder: Decoder) -> [DecodedTokens]
+}
+
+/// The CPU backend: one utterance at a time through `ConformerEncoder.forward` and the chosen
+/// greedy decoder, on `threads` threads of Vani's pool.
+public struct CPUBackend: InferenceBackend {
+    /// The loaded network.
+    public let model: ConformerASRModel
+    /// Threads one forward pass uses (0: the process setting, every core unless
+    /// `BLAS.setThreads` changed it). Applied per call, never process-wide.
+    public let threads: Int
+
+    /// A backend over `model` using `threads` threads per forward pass (0: the process setting).
+    public init(model: ConformerASRModel, threads: Int = 0) {
+        self.model = model
+        self.threads = max(0, threads)
+    }
+
+    /// Always `.cpu`.
+    public var device: ComputeDevice { .cpu }
+
+    /// See `InferenceBackend.encode`.
+    public func encode(_ batch: [Features]) -> [Tensor] {
+        withThreads { batch.map(encodeOne) }
+    }
+
+    /// See `InferenceBackend.recognize`.
+    public func recognize(_ batch: [Features], decoder: Decoder) -> [DecodedTokens] {
+        withThreads {
+            batch.map { features in
+                let encoded = encodeOne(features)                                  // (T', d)
+                return decoder.decode(encoded.pointer, frames: encoded.shape[0])
+            }
+        }
+    }
+
+    private func encodeOne(_ features: Features) -> Tensor {
+        features.values.withUnsafeBufferPointer {
+            // A Features value always holds frames × bands values, at least one frame.
+            model.encoder.forward(features: $0.baseAddress!, frames: features.frames,
+                                  validFrames: features.validFrames)
+        }
+    }
+
+    private func withThreads<T>(_ body: () -> T) -> T {
+        threads > 0 ? Parallel.withThreads(threads, body) : body()
+    }
+}
