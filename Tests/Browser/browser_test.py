@@ -311,6 +311,10 @@ class BrowserTest:
                      ".map(b => [b.tagName, b.textContent, b.title]);")
         self.check(len(words) == len(self.expected.split()) and all(w[0] == "BUTTON" for w in words),
                    f"{len(words)} words, each a button with its times (first: {words[0][2]})")
+        rows = d.js("return [...document.querySelectorAll('#timings-body tr')].map(r => [...r.cells].map(c => c.textContent));")
+        self.check(len(rows) == len(words) and rows[0][1] == words[0][1] and rows[0][2] + "–" + rows[0][3] + " s" == words[0][2],
+                   f"a table of word timings: {rows[0]} … {rows[-1]}")
+        d.click("#timings summary")
         d.click("#transcript .word:nth-of-type(4)")
         seek = self.wait("const p = document.getElementById('player'); const w = document.querySelector('.word.current');"
                          " return p.currentTime > 0 && w ? [p.currentTime, w.dataset.index, p.paused] : null;",

@@ -76,6 +76,15 @@ extension WebUI {
             <audio id="player" controls preload="metadata" hidden></audio>
             <div id="transcript" class="transcript" dir="auto" aria-live="polite"
                  aria-label="Transcript: each word is a button that plays the audio from there"></div>
+            <details id="timings" class="timings" hidden>
+              <summary>Word timings</summary>
+              <div class="table-wrap">
+                <table>
+                  <thead><tr><th scope="col">#</th><th scope="col">Word</th><th scope="col">Start (s)</th><th scope="col">End (s)</th></tr></thead>
+                  <tbody id="timings-body"></tbody>
+                </table>
+              </div>
+            </details>
             <dl id="stats" class="stats" hidden>
               <div><dt>Audio</dt><dd id="stat-duration"></dd></div>
               <div><dt>Processing</dt><dd id="stat-processing"></dd></div>
@@ -221,6 +230,13 @@ extension WebUI {
         }
         .word:hover { background: color-mix(in srgb, var(--accent) 15%, transparent); }
         .word.current { background: var(--mark); color: var(--mark-text); }
+        .timings { margin-top: 0.75rem; }
+        .timings summary { cursor: pointer; font-weight: 600; padding: 0.25rem 0; }
+        .table-wrap { max-height: 16rem; overflow: auto; border: 1px solid var(--line); border-radius: 8px; }
+        .timings table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
+        .timings th, .timings td { text-align: start; padding: 0.3rem 0.6rem; border-bottom: 1px solid var(--line); }
+        .timings th { position: sticky; top: 0; background: var(--card); font-size: 0.85rem; color: var(--muted); }
+        .timings td:nth-child(2) { font-size: 1.1rem; }
         .stats {
           display: grid; grid-template-columns: repeat(auto-fit, minmax(9rem, 1fr)); gap: 0.5rem;
           margin: 1rem 0 0;

@@ -254,6 +254,8 @@ extension WebUI {
             $('transcript').replaceChildren();
             $('stats').hidden = true;
             $('downloads').hidden = true;
+            $('timings').hidden = true;
+            $('timings-body').replaceChildren();
           }
 
           function showResult(result, roundTripMs) {
@@ -282,6 +284,17 @@ extension WebUI {
               });
               box.replaceChildren(...nodes);
             }
+            $('timings-body').replaceChildren(...state.words.map((word, index) => {
+              const row = document.createElement('tr');
+              [String(index + 1), word.word, word.start.toFixed(2), word.end.toFixed(2)].forEach((text, column) => {
+                const cell = document.createElement('td');
+                cell.textContent = text;
+                if (column === 1) { cell.lang = result.language || ''; cell.dir = 'auto'; }
+                row.append(cell);
+              });
+              return row;
+            }));
+            $('timings').hidden = state.words.length === 0;
             $('stat-duration').textContent = result.duration.toFixed(2) + ' s';
             $('stat-processing').textContent = Math.round(result.processing_ms) + ' ms';
             const rtf = result.duration > 0 ? result.processing_ms / 1000 / result.duration : 0;
