@@ -171,12 +171,15 @@ class BrowserTest:
     def transcript(self):
         return self.driver.js("return [...document.querySelectorAll('#transcript .word')].map(b => b.textContent).join(' ');")
 
-    def wait_for_result(self, what, timeout=60.0):
-        """Waits until a transcription ends (a transcript or an error); returns the transcript."""
-        self.wait("return !document.getElementById('result').getAttribute('aria-busy') ||"
-                  " document.getElementById('result').getAttribute('aria-busy') === 'false' ?"
-                  " (document.querySelector('#transcript .word, #transcript p') ||"
-                  "  !document.getElementById('error').hidden) : false;", what, timeout)
+    def wait_for_result(self, name, timeout=60.0):
+        """Waits until the transcription of the file called `name` (a prefix will do) ends, with a
+        transcript or an error; returns the transcript. Keyed on the name so that the previous
+        result is never mistaken for this one."""
+        self.wait("const status = document.getElementById('status').textContent;"
+                  " const busy = document.getElementById('result').getAttribute('aria-busy') === 'true';"
+                  " return !busy && (status.startsWith('Transcribed ' + arguments[0])"
+                  "  || status.startsWith('Transcription of ' + arguments[0]));",
+                  f"the result for {name}", timeout, name)
         return self.transcript()
 
     def select_language(self, code):
@@ -296,7 +299,7 @@ class BrowserTest:
         self.shot("02-api-key.png")
         d.send_keys("#key-input", API_KEY)
         d.click("#key-submit")
-        text = self.wait_for_result("the upload's transcript")
+        text = self.wait_for_result("hi-sample.wav")
         self.check(text == self.expected, f"upload transcript: {text}")
         stored = d.js("return [sessionStorage.getItem('vani.apiKey'), localStorage.length];")
         self.check(stored == [API_KEY, 0], "API key kept in sessionStorage only")
@@ -352,7 +355,7 @@ class BrowserTest:
         with open(junk, "w") as f:
             f.write("This is a text file, not audio.\n" * 20)
         d.send_keys("#file", junk)
-        self.wait_for_result("the error")
+        self.wait_for_result("not-audio.wav")
         error = d.js("return document.getElementById('error').hidden ? '' : document.getElementById('error').innerText;")
         self.check("INVALID_PARAMETER_VALUE" in error and "HTTP 422" in error, f"the service's error is shown: {error!r}")
         self.check(self.transcript() == "", "no stale transcript beside the error")
@@ -369,7 +372,7 @@ class BrowserTest:
         # The fake microphone plays the file once from when it opens, then silence.
         time.sleep(max(0.0, self.sample_seconds + 1.0 - (time.monotonic() - started)))
         d.click("#record")
-        text = self.wait_for_result("the recording's transcript")
+        text = self.wait_for_result("recording-")
         error = d.js("return document.getElementById('error').hidden ? '' : document.getElementById('error').innerText;")
         self.check(text != "" and not error, f"recording transcript: {text}{error}")
         if text == self.expected:
@@ -390,7 +393,7 @@ class BrowserTest:
             self.select_language(sample["language"])
             d.js("document.getElementById('decoder').value = arguments[0];", decoder)
             d.send_keys("#file", os.path.join(ROOT, "Samples", name))
-            text = self.wait_for_result(f"the transcript of {name}")
+            text = self.wait_for_result(name)
             self.check(text == sample["text"], f"{name} ({decoder}): {text}")
             self.check(d.js("return document.getElementById('transcript').lang;") == sample["language"],
                        f"the transcript is marked lang={sample['language']}")
@@ -405,7 +408,7 @@ class BrowserTest:
         self.check(width[0] <= 360 and width[1] <= width[0], f"no sideways scrolling at {width[0]} px: {width}")
         self.select_language("hi")
         d.send_keys("#file", self.sample)
-        text = self.wait_for_result("the transcript at 360 px")
+        text = self.wait_for_result("hi-sample.wav")
         self.check(text == self.expected, "transcribes at 360 px with the key from sessionStorage (no dialog)")
         width = d.js("return [document.documentElement.clientWidth, document.documentElement.scrollWidth];")
         self.check(width[1] <= width[0], f"still no sideways scrolling with a transcript: {width}")
