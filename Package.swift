@@ -23,6 +23,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0"),
         .package(url: "https://github.com/vapor/multipart-kit", from: "4.7.0"),
+        // The hub download (Tools/HubDownload): HTTP client, SHA-256 / git blob ids, NIO types.
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         // MARK: - System libraries (found through pkg-config)
@@ -64,8 +69,17 @@ let package = Package(
         // MARK: - The converter (Tools/)
         .target(name: "ONNXImport", dependencies: ["WeightFormat", "ConformerModel"],
                 path: "Tools/ONNXImport", swiftSettings: swift6),
+        // Hugging Face hub client: repository listing, resumable downloads into the standard
+        // cache layout. Knows nothing of the model; only vani-convert uses it.
+        .target(name: "HubDownload",
+                dependencies: [.product(name: "AsyncHTTPClient", package: "async-http-client"),
+                               .product(name: "Crypto", package: "swift-crypto"),
+                               .product(name: "NIOCore", package: "swift-nio"),
+                               .product(name: "NIOPosix", package: "swift-nio"),
+                               .product(name: "NIOHTTP1", package: "swift-nio")],
+                path: "Tools/HubDownload", swiftSettings: swift6),
         .executableTarget(name: "vani-convert",
-                          dependencies: ["ONNXImport", "WeightFormat",
+                          dependencies: ["ONNXImport", "WeightFormat", "HubDownload",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Tools/vani-convert", swiftSettings: swift6),
 
@@ -83,6 +97,14 @@ let package = Package(
         .testTarget(name: "ConverterTests",
                     dependencies: ["ONNXImport", "WeightFormat", "ConformerModel", "VaniTestSupport"],
                     exclude: ["Inputs"],
+                    swiftSettings: swift6),
+        .testTarget(name: "HubDownloadTests",
+                    dependencies: ["HubDownload", "ONNXImport", "WeightFormat", "VaniTestSupport",
+                                   .product(name: "Hummingbird", package: "hummingbird"),
+                                   .product(name: "HTTPTypes", package: "swift-http-types"),
+                                   .product(name: "Crypto", package: "swift-crypto"),
+                                   .product(name: "Logging", package: "swift-log"),
+                                   .product(name: "NIOCore", package: "swift-nio")],
                     swiftSettings: swift6),
         .testTarget(name: "EngineTests",
                     dependencies: ["ASR", "ConformerModel", "Decoding", "Frontend", "Audio", "TensorModule",
