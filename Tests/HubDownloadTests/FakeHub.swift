@@ -48,7 +48,7 @@ final class FakeHub: @unchecked Sendable {
     let files: [File]
     /// Paths whose first transfer stops halfway (the connection closes).
     let dropOnce: Set<String>
-    /// Paths whose every transfer stops halfway.
+    /// Paths whose every transfer stops early: halfway the first time, before any byte after that.
     let dropAlways: Set<String>
     /// Whether the listing carries blob ids, sizes and LFS digests (as with `?blobs=true`).
     let listsBlobs: Bool
@@ -237,7 +237,10 @@ final class FakeHub: @unchecked Sendable {
         guard drop else {
             return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: slice)))
         }
-        let half = ByteBuffer(bytes: slice.prefix(max(1, slice.count / 2)))
+        // A file that always drops sends half of itself once, then nothing: no try after the
+        // first makes progress.
+        let sent = dropAlways.contains(f.path) && start > 0 ? 0 : max(1, slice.count / 2)
+        let half = ByteBuffer(bytes: slice.prefix(sent))
         return Response(status: status, headers: headers, body: ResponseBody(contentLength: slice.count) { writer in
             try await writer.write(half)
             throw Drop()
