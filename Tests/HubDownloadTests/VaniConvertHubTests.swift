@@ -32,11 +32,11 @@ struct Run: Sendable {
     var output: String
 }
 
-/// Runs vani-convert with `arguments` and exactly `environment`; stdout and stderr together.
+/// Runs vani-convert (or `executable`) with `arguments` and exactly `environment`; stdout and stderr together.
 /// The wait happens on a thread of its own, not on one of Swift's cooperative threads, which
 /// FakeHub needs to answer.
-func runConvert(_ arguments: [String], environment: [String: String]) async throws -> Run {
-    let binary = try #require(vaniConvert, "vani-convert not built: run `swift build --build-tests`")
+func runConvert(_ arguments: [String], environment: [String: String], executable: URL? = nil) async throws -> Run {
+    let binary = try executable ?? #require(vaniConvert, "vani-convert not built: run `swift build --build-tests`")
     return try await withCheckedThrowingContinuation { continuation in
         let process = Process()
         process.executableURL = binary
@@ -151,6 +151,29 @@ func runConvert(_ arguments: [String], environment: [String: String]) async thro
         #expect(run.status == 1)
         #expect(run.output.contains("cannot reach http://127.0.0.1:\(closed)"), "\(run.output)")
         expectNoToken(run)
+    }
+
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/script"), "needs script(1) for a terminal"))
+    func aTerminalGetsBarsAndNoToken() async throws {
+        let binary = try #require(vaniConvert)
+        let home = temporaryDirectory()
+        let cache = temporaryDirectory().appendingPathComponent("hub")
+        let out = temporaryDirectory().appendingPathComponent("model.safetensors")
+        try await withHub { hub in
+            // script(1) gives vani-convert a pseudo-terminal as stderr and copies what it shows.
+            let command = "\(binary.path) --from-hub \(FakeHub.repository) -o \(out.path)"
+            let run = try await runConvert(["-qec", command, "/dev/null"], environment:
+                environment(hub, cache: cache, home: home, ["HF_TOKEN": FakeHub.goodToken, "TERM": "dumb"]),
+                executable: URL(fileURLWithPath: "/usr/bin/script"))
+            #expect(run.status == 0, "\(run.output)")
+            expectNoToken(run)
+            // (The fixture is too small for the hashing and writing bars, drawn for 64 MiB and more.)
+            for bar in ["\r\u{1B}[Kdownload [", "\r\u{1B}[Kverifying ["] {
+                #expect(run.output.contains(bar), "no '\(bar.dropFirst(4))' bar in:\n\(run.output)")
+            }
+            #expect(run.output.contains("] 100%  4.8 MiB / 4.8 MiB"), "\(run.output)")
+            #expect(!run.output.contains("  download 10%"))  // the plain lines are for pipes and files
+        }
     }
 
     @Test func argumentsAreCheckedBeforeAnyWork() async throws {

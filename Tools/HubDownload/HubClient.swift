@@ -581,6 +581,7 @@ func describe(_ error: any Error) -> String {
         default: return "\(e)"
         }
     }
+    if let e = error as? HTTPParserError, e == .invalidEOFState { return "the connection closed before the end of the file" }
     if error is ChannelError { return "the connection failed (\(error))" }
     if error is CancellationError { return "cancelled" }
     return "\(error)"

@@ -157,6 +157,7 @@ final class Progress: @unchecked Sendable {
     private var received: [String: Int64] = [:]
     private var downloadStarted = Date()
     private var lastDraw = Date.distantPast
+    private var lastDrawnBytes: Int64 = -1
 
     init(quiet: Bool) { self.quiet = quiet }
 
@@ -226,8 +227,9 @@ final class Progress: @unchecked Sendable {
         let done = downloadCached + received.values.reduce(0, +)
         if tty {
             let now = Date()
-            guard now.timeIntervalSince(lastDraw) >= 0.1 || done >= downloadTotal else { return }
+            guard done != lastDrawnBytes, now.timeIntervalSince(lastDraw) >= 0.1 || done >= downloadTotal else { return }
             lastDraw = now
+            lastDrawnBytes = done
             draw("download " + Self.bar(done: done, total: downloadTotal, since: downloadStarted))
         } else if downloadTotal > 0 {
             let decile = Int(Double(done) / Double(downloadTotal) * 10)
