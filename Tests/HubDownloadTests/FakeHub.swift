@@ -2,6 +2,7 @@
 // Tests/Fixtures/models/tiny-release as the gated repository `ai4bharat/tiny-release`, with the
 // endpoints and headers the real hub uses:
 //   GET  /api/models/{repo}/revision/{rev}[?blobs=true]   listing (sha, siblings)
+//   GET  /api/models/{repo}/tree/{rev}?recursive=true     the tree listing huggingface_hub uses
 //   GET|HEAD /{repo}/resolve/{rev}/{path}                  small files: 200 + ETag (git blob id);
 //        LFS files: 302 to http://localhost:{port}/cdn/{sha256} (another host name for the same
 //        server) + X-Linked-Etag, X-Linked-Size, X-Repo-Commit
@@ -135,6 +136,13 @@ final class FakeHub: @unchecked Sendable {
             guard let f = files.first(where: { $0.sha256 == path.dropFirst(5) }) else { return error(.notFound, "EntryNotFound") }
             return bytes(f, request)
         }
+        let tree = "/api/models/\(Self.repository)/tree/"
+        if path.hasPrefix(tree) {  // huggingface_hub's own listing (the interop tests)
+            if let denied = access(request) { return denied }
+            let revision = String(path.dropFirst(tree.count)).removingPercentEncoding ?? ""
+            guard revision == "main" || revision == Self.commit else { return error(.notFound, "RevisionNotFound") }
+            return treeListing()
+        }
         if path.hasPrefix("/api/models/") {
             guard path.hasPrefix(prefix) else { return error(.unauthorized, "RepoNotFound", "Repository not found") }
             if let denied = access(request) { return denied }
@@ -206,6 +214,25 @@ final class FakeHub: @unchecked Sendable {
         let object: [String: Any] = ["id": Self.repository, "sha": Self.commit, "private": false, "gated": "manual",
                                      "siblings": siblings]
         let data = try! JSONSerialization.data(withJSONObject: object)
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    /// `GET /api/models/{repo}/tree/{rev}?recursive=true`: one page with every folder and file.
+    func treeListing() -> Response {
+        var folders = Set<String>()
+        for f in files {
+            var parts = f.path.split(separator: "/").dropLast()
+            while !parts.isEmpty { folders.insert(parts.joined(separator: "/")); parts = parts.dropLast() }
+        }
+        var entries: [[String: Any]] = folders.sorted().map { ["type": "directory", "oid": String(repeating: "0", count: 40), "size": 0, "path": $0] }
+        for f in files {
+            var e: [String: Any] = ["type": "file", "oid": f.gitBlob, "size": f.data.count, "path": f.path]
+            if f.lfs { e["lfs"] = ["oid": f.sha256, "size": f.data.count, "pointerSize": 134] }
+            entries.append(e)
+        }
+        let data = try! JSONSerialization.data(withJSONObject: entries)
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
