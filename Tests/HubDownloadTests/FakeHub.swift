@@ -54,7 +54,15 @@ final class FakeHub: @unchecked Sendable {
     /// Whether the listing carries blob ids, sizes and LFS digests (as with `?blobs=true`).
     let listsBlobs: Bool
 
-    init(dropOnce: Set<String> = [], dropAlways: Set<String> = [], listsBlobs: Bool = true) {
+    /// Seconds each file transfer waits before answering (to see how many run at once).
+    let transferDelay: Double
+    private var inFlight = 0
+    private var mostInFlight = 0
+    /// The most file transfers that were being answered at the same time.
+    var maxConcurrentTransfers: Int { lock.withLock { mostInFlight } }
+
+    init(dropOnce: Set<String> = [], dropAlways: Set<String> = [], listsBlobs: Bool = true, transferDelay: Double = 0) {
+        self.transferDelay = transferDelay
         self.dropOnce = dropOnce
         self.dropAlways = dropAlways
         self.listsBlobs = listsBlobs
@@ -134,6 +142,7 @@ final class FakeHub: @unchecked Sendable {
         let resolve = "/\(Self.repository)/resolve/"
         if path.hasPrefix("/cdn/") {
             guard let f = files.first(where: { $0.sha256 == path.dropFirst(5) }) else { return error(.notFound, "EntryNotFound") }
+            try await transferring()
             return bytes(f, request)
         }
         let tree = "/api/models/\(Self.repository)/tree/"
@@ -172,9 +181,18 @@ final class FakeHub: @unchecked Sendable {
             headers[.contentLength] = "\(f.data.count)"
             return Response(status: .ok, headers: headers)
         }
+        try await transferring()
         var response = bytes(f, request)
         for field in headers { response.headers.append(field) }
         return response
+    }
+
+    /// Counts a file transfer as in flight for `transferDelay` seconds.
+    func transferring() async throws {
+        guard transferDelay > 0 else { return }
+        lock.withLock { inFlight += 1; mostInFlight = max(mostInFlight, inFlight) }
+        defer { lock.withLock { inFlight -= 1 } }
+        try await Task.sleep(nanoseconds: UInt64(transferDelay * 1e9))
     }
 
     /// nil when the request may read the repository.

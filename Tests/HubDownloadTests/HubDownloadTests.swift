@@ -135,7 +135,7 @@ func readLink(_ url: URL) -> String? { try? FileManager.default.destinationOfSym
 @Suite struct HubDownloadTests {
     @Test func downloadsIntoTheHuggingFaceCacheConvertsVerifiesAndReusesIt() async throws {
         let cache = temporaryDirectory().appendingPathComponent("hub")
-        try await withHub { hub in
+        try await withHub(FakeHub(transferDelay: 0.02)) { hub in
             let c = client(hub, cache: cache)
             let events = EventLog()
             let snap = try await c.snapshot(repository: FakeHub.repository, revision: "main", wanted: converterFiles,
@@ -169,6 +169,8 @@ func readLink(_ url: URL) -> String? { try? FileManager.default.destinationOfSym
             #expect(hub.requests.filter { !$0.path.hasPrefix("/cdn/") }
                 .allSatisfy { $0.authorization == "Bearer \(FakeHub.goodToken)" })
             #expect(events.finished == Set(expected))
+            // Several files at once, never more than the bound (3 in `fast`).
+            #expect((2...3).contains(hub.maxConcurrentTransfers), "\(hub.maxConcurrentTransfers) transfers at once")
 
             // Convert and verify from the snapshot: the same file as from the fixture folder.
             let fromHub = temporaryDirectory().appendingPathComponent("hub.safetensors")
