@@ -110,7 +110,9 @@ func readLink(_ url: URL) -> String? { try? FileManager.default.destinationOfSym
         #expect(try HubToken.find(tokenFile: nil, environment: none) == nil)
         // The secret shows nowhere a token is printed.
         for t in [a, b, c] {
-            for text in ["\(t)", String(describing: t), String(reflecting: t), t.description] {
+            var dumped = ""
+            dump(t, to: &dumped)
+            for text in ["\(t)", String(describing: t), String(reflecting: t), t.description, dumped] {
                 #expect(!text.contains("hf_from"), "\(text)")
             }
         }

@@ -45,7 +45,7 @@ public struct HubEnvironment: Sendable {
 }
 
 /// A hub access token. It is printed nowhere: `description` names only where it came from.
-public struct HubToken: Sendable, CustomStringConvertible, CustomDebugStringConvertible {
+public struct HubToken: Sendable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     /// The secret, sent only as `Authorization: Bearer …` to the hub's own host.
     let secret: String
     /// Where the token was found (`--token-file PATH`, `HF_TOKEN`, the login file), for messages.
@@ -57,8 +57,12 @@ public struct HubToken: Sendable, CustomStringConvertible, CustomDebugStringConv
         self.source = source
     }
 
+    /// `token from <source>`: never the secret.
     public var description: String { "token from \(source)" }
+    /// The same as `description`, so that `debugPrint` and `dump` do not show the secret either.
     public var debugDescription: String { description }
+    /// Only `source`: `dump` and debuggers do not show the secret.
+    public var customMirror: Mirror { Mirror(self, children: ["source": source]) }
 
     /// Finds the token: `tokenFile` (an explicit `--token-file`), else `HF_TOKEN`, else the
     /// login file (`HF_TOKEN_PATH`, else `$HF_HOME/token`); nil when none is set.

@@ -31,6 +31,7 @@ public enum HubError: Error, Sendable, CustomStringConvertible, Equatable {
     /// `HF_HUB_OFFLINE` is set and the revision (or a file of it) is not in the cache.
     case notCached(repository: String, revision: String, cache: String, missing: String?)
 
+    /// One sentence or two: what happened, then what to do.
     public var description: String {
         switch self {
         case let .invalidRepository(name):
