@@ -7,7 +7,8 @@
 //        LFS files: 302 to http://localhost:{port}/cdn/{sha256} (another host name for the same
 //        server) + X-Linked-Etag, X-Linked-Size, X-Repo-Commit
 //   GET  /cdn/{sha256}                                     the bytes, with Range
-// 401 without a valid token, 403 for a valid token without access, 404 with X-Error-Code.
+// As on the hub, the listing of the gated repository is public and its files are not: 401
+// without a valid token, 403 for a valid token without access; 404 with X-Error-Code.
 // Every request is logged so that tests can count downloads and see which headers arrived.
 
 import Crypto
@@ -33,6 +34,7 @@ final class FakeHub: @unchecked Sendable {
         var host: String?
         var range: String?
         var authorization: String?
+        var status: Int
     }
 
     static let repository = "ai4bharat/tiny-release"
@@ -101,9 +103,11 @@ final class FakeHub: @unchecked Sendable {
 
     /// Requests so far.
     var requests: [Logged] { lock.withLock { log } }
-    /// Requests that carried file bytes (resolve GETs and CDN GETs), i.e. downloads.
+    /// Requests that carried file bytes (resolve or CDN GETs answered 200 or 206), i.e. downloads.
     var downloads: [Logged] {
-        requests.filter { $0.method == "GET" && ($0.path.contains("/resolve/") || $0.path.hasPrefix("/cdn/")) }
+        requests.filter {
+            $0.method == "GET" && ($0.path.contains("/resolve/") || $0.path.hasPrefix("/cdn/")) && [200, 206].contains($0.status)
+        }
     }
 
     func clearLog() { lock.withLock { log.removeAll() } }
@@ -133,11 +137,17 @@ final class FakeHub: @unchecked Sendable {
     struct Drop: Error {}
 
     func respond(_ request: Request) async throws -> Response {
-        let path = request.uri.path
+        let response = try await answer(request)
         lock.withLock {
-            log.append(Logged(method: request.method.rawValue, path: path, host: request.head.authority,
-                              range: request.headers[.range], authorization: request.headers[.authorization]))
+            log.append(Logged(method: request.method.rawValue, path: request.uri.path, host: request.head.authority,
+                              range: request.headers[.range], authorization: request.headers[.authorization],
+                              status: Int(response.status.code)))
         }
+        return response
+    }
+
+    func answer(_ request: Request) async throws -> Response {
+        let path = request.uri.path
         let prefix = "/api/models/\(Self.repository)/revision/"
         let resolve = "/\(Self.repository)/resolve/"
         if path.hasPrefix("/cdn/") {
@@ -147,19 +157,19 @@ final class FakeHub: @unchecked Sendable {
         }
         let tree = "/api/models/\(Self.repository)/tree/"
         if path.hasPrefix(tree) {  // huggingface_hub's own listing (the interop tests)
-            if let denied = access(request) { return denied }
+            if let denied = listingAccess(request) { return denied }
             let revision = String(path.dropFirst(tree.count)).removingPercentEncoding ?? ""
             guard revision == "main" || revision == Self.commit else { return error(.notFound, "RevisionNotFound") }
             return treeListing()
         }
         if path.hasPrefix("/api/models/") {
-            guard path.hasPrefix(prefix) else { return error(.unauthorized, "RepoNotFound", "Repository not found") }
-            if let denied = access(request) { return denied }
+            guard path.hasPrefix(prefix) else { return missingRepository(request) }
+            if let denied = listingAccess(request) { return denied }
             let revision = String(path.dropFirst(prefix.count)).removingPercentEncoding ?? ""
             guard revision == "main" || revision == Self.commit else { return error(.notFound, "RevisionNotFound", "Invalid rev id: \(revision)") }
             return listing(blobs: listsBlobs && request.uri.query?.contains("blobs=true") == true)
         }
-        guard path.hasPrefix(resolve) else { return error(.unauthorized, "RepoNotFound", "Repository not found") }
+        guard path.hasPrefix(resolve) else { return missingRepository(request) }
         if let denied = access(request) { return denied }
         let rest = path.dropFirst(resolve.count)
         guard let slash = rest.firstIndex(of: "/") else { return error(.notFound, "EntryNotFound") }
@@ -195,7 +205,23 @@ final class FakeHub: @unchecked Sendable {
         try await Task.sleep(nanoseconds: UInt64(transferDelay * 1e9))
     }
 
-    /// nil when the request may read the repository.
+    /// A gated repository's listing is public, as on the hub; a token that is not valid is
+    /// refused wherever it is sent.
+    func listingAccess(_ request: Request) -> Response? {
+        switch request.headers[.authorization] {
+        case nil, "Bearer \(Self.goodToken)", "Bearer \(Self.noAccessToken)": return nil
+        default: return access(request)
+        }
+    }
+
+    /// The hub answers 404 to a valid token and 401 otherwise, so as not to tell who may see what.
+    func missingRepository(_ request: Request) -> Response {
+        request.headers[.authorization] == "Bearer \(Self.goodToken)"
+            ? error(.notFound, "RepoNotFound", "Repository not found")
+            : error(.unauthorized, "RepoNotFound", "Repository not found")
+    }
+
+    /// nil when the request may read the repository's files.
     func access(_ request: Request) -> Response? {
         switch request.headers[.authorization] {
         case "Bearer \(Self.goodToken)":
