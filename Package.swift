@@ -23,7 +23,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0"),
         .package(url: "https://github.com/vapor/multipart-kit", from: "4.7.0"),
-        // The hub download (Tools/HubDownload): HTTP client, SHA-256 / git blob ids, NIO types.
+        // The hub download (Tools/HubDownload): HTTP client, SHA-256 / git blob ids, NIO types;
+        // HTTP field names for its tests' imitation hub.
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
