@@ -157,7 +157,11 @@ final class BlobLock {
 
     /// Waits (polling, without blocking a thread) until the lock is held.
     static func acquire(_ url: URL) async throws -> BlobLock {
-        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        do {
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        } catch {
+            throw HubCache.fileError(url.deletingLastPathComponent(), error)
+        }
         let fd = open(url.path, O_RDWR | O_CREAT | O_CLOEXEC, 0o664)
         guard fd >= 0 else { throw HubError.fileSystem(path: url.path, reason: String(cString: strerror(errno))) }
         while flock(fd, LOCK_EX | LOCK_NB) != 0 {
