@@ -23,8 +23,12 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0"),
         .package(url: "https://github.com/vapor/multipart-kit", from: "4.7.0"),
-        .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
+        // The service's connection handling (HTTPFramingHandler) and the hub download
+        // (Tools/HubDownload): NIO, HTTP types, the HTTP client, SHA-256 / git blob ids.
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.34.1"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
@@ -74,8 +78,17 @@ let package = Package(
         // MARK: - The converter (Tools/)
         .target(name: "ONNXImport", dependencies: ["WeightFormat", "ConformerModel"],
                 path: "Tools/ONNXImport", swiftSettings: swift6),
+        // Hugging Face hub client: repository listing, resumable downloads into the standard
+        // cache layout. Knows nothing of the model; only vani-convert uses it.
+        .target(name: "HubDownload",
+                dependencies: [.product(name: "AsyncHTTPClient", package: "async-http-client"),
+                               .product(name: "Crypto", package: "swift-crypto"),
+                               .product(name: "NIOCore", package: "swift-nio"),
+                               .product(name: "NIOPosix", package: "swift-nio"),
+                               .product(name: "NIOHTTP1", package: "swift-nio")],
+                path: "Tools/HubDownload", swiftSettings: swift6),
         .executableTarget(name: "vani-convert",
-                          dependencies: ["ONNXImport", "WeightFormat",
+                          dependencies: ["ONNXImport", "WeightFormat", "HubDownload",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Tools/vani-convert", swiftSettings: swift6),
 
@@ -93,6 +106,14 @@ let package = Package(
         .testTarget(name: "ConverterTests",
                     dependencies: ["ONNXImport", "WeightFormat", "ConformerModel", "VaniTestSupport"],
                     exclude: ["Inputs"],
+                    swiftSettings: swift6),
+        .testTarget(name: "HubDownloadTests",
+                    dependencies: ["HubDownload", "ONNXImport", "WeightFormat", "VaniTestSupport",
+                                   .product(name: "Hummingbird", package: "hummingbird"),
+                                   .product(name: "HTTPTypes", package: "swift-http-types"),
+                                   .product(name: "Crypto", package: "swift-crypto"),
+                                   .product(name: "Logging", package: "swift-log"),
+                                   .product(name: "NIOCore", package: "swift-nio")],
                     swiftSettings: swift6),
         .testTarget(name: "EngineTests",
                     dependencies: ["ASR", "Backend", "ConformerModel", "Decoding", "Frontend", "Audio", "TensorModule",

@@ -1,5 +1,6 @@
 // vani-convert: the released IndicConformer ONNX files → one Vani weights file (safetensors).
-// The logic lives in ONNXImport; this file parses arguments and reports progress on stderr.
+// The logic lives in ONNXImport (conversion) and HubDownload (the Hugging Face hub); this file
+// parses arguments and reports progress on stderr.
 
 #if canImport(Glibc)
 import Glibc
@@ -10,11 +11,12 @@ import Darwin
 #endif
 import ArgumentParser
 import Foundation
+import HubDownload
 import ONNXImport
 import WeightFormat
 
 @main
-struct VaniConvert: ParsableCommand {
+struct VaniConvert: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vani-convert",
         abstract: "Convert the released IndicConformer ONNX files into one Vani weights file.",
@@ -22,40 +24,84 @@ struct VaniConvert: ParsableCommand {
         ONNX_DIR is the downloaded repository folder (with config.json and assets/) or its \
         assets/ folder; Hugging Face cache symlinks are followed. The output is a safetensors \
         file (see Weights/FORMAT.md) that Python's `safetensors` also opens.
+
+        With --from-hub OWNER/NAME the files are first downloaded from the Hugging Face hub into \
+        its standard cache (HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub), \
+        resuming partial files and reusing what is there; the output is then verified unless \
+        --no-verify is given. The token comes from --token-file, else HF_TOKEN, else the file \
+        `huggingface-cli login` writes ($HF_HOME/token). HF_ENDPOINT and HF_HUB_OFFLINE=1 are honoured.
         """,
         version: converterVersion)
 
-    @Argument(help: "The model folder (repository root or its assets/ folder).")
-    var onnxDir: String
+    @Argument(help: "The model folder (repository root or its assets/ folder); omit with --from-hub.")
+    var onnxDir: String?
+
+    @Option(name: .customLong("from-hub"), help: ArgumentHelp("Download this hub repository first.", valueName: "owner/name"))
+    var fromHub: String?
+
+    @Option(help: "Branch, tag or commit of the hub repository.")
+    var revision = "main"
+
+    @Option(help: ArgumentHelp("A file holding the hub access token (else HF_TOKEN, else the login file).", valueName: "file"))
+    var tokenFile: String?
+
+    @Option(help: ArgumentHelp("The Hugging Face cache folder (default: HF_HUB_CACHE, $HF_HOME/hub, ~/.cache/huggingface/hub).",
+                               valueName: "dir"))
+    var cacheDir: String?
+
+    @Option(help: "Files downloaded at once.")
+    var jobs = 4
 
     @Option(name: .shortAndLong, help: "The weights file to write.")
     var output: String
 
-    @Option(help: "Model name stored in the config (default: from the folder name).")
+    @Option(help: "Model name stored in the config (default: from the folder name, or the hub repository).")
     var name: String?
 
     @Option(help: "Comma-separated languages the model was trained on (default: all in vocab.json); the engine then offers only these.")
     var trainedLanguages: String?
 
-    @Flag(help: "Reload the output and compare every tensor with its source.")
-    var verify = false
+    @Flag(inversion: .prefixedNo,
+          help: "Reload the output and compare every tensor with its source (default: on with --from-hub, off otherwise).")
+    var verify: Bool?
 
     @Flag(name: .shortAndLong, help: "Print only errors.")
     var quiet = false
 
-    func run() throws {
+    func validate() throws {
+        if (onnxDir == nil) == (fromHub == nil) {
+            throw ValidationError("give either ONNX_DIR or --from-hub OWNER/NAME (one of the two)")
+        }
+        if jobs < 1 { throw ValidationError("--jobs must be at least 1") }
+    }
+
+    func run() async throws {
         let started = Date()
         let progress = Progress(quiet: quiet)
+        let folder: URL
+        var modelName = name
+        if let repository = fromHub {
+            do {
+                folder = try await download(repository, progress: progress)
+            } catch {
+                progress.endLine()
+                FileHandle.standardError.write(Data("error: \(error.description)\n".utf8))
+                throw ExitCode(1)
+            }
+            modelName = modelName ?? repository
+        } else {
+            folder = URL(fileURLWithPath: onnxDir!)
+        }
         let result: ConversionResult
         do {
-            result = try Converter.convert(folder: URL(fileURLWithPath: onnxDir),
+            result = try Converter.convert(folder: folder,
                                            output: URL(fileURLWithPath: output),
-                                           name: name,
+                                           name: modelName,
                                            trainedLanguages: trainedLanguages.map {
                                                $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
                                                    .filter { !$0.isEmpty }
                                            },
-                                           verify: verify) { progress.handle($0) }
+                                           verify: verify ?? (fromHub != nil)) { progress.handle($0) }
         } catch {
             progress.endLine()
             FileHandle.standardError.write(Data("error: \(error.description)\n".utf8))
@@ -64,49 +110,177 @@ struct VaniConvert: ParsableCommand {
         progress.endLine()
         if !quiet { Summary.print(result, seconds: Date().timeIntervalSince(started)) }
     }
+
+    /// Brings the files the converter reads into the hub cache; returns the snapshot folder.
+    func download(_ repository: String, progress: Progress) async throws(HubError) -> URL {
+        var environment = HubEnvironment()
+        if let cacheDir { environment.cacheDirectory = URL(fileURLWithPath: cacheDir) }
+        let token = try HubToken.find(tokenFile: tokenFile, environment: environment)
+        let client = HubClient(environment: environment, token: token,
+                               options: HubDownloadOptions(maxConcurrentDownloads: jobs))
+        if !quiet {
+            let source = environment.offline ? "the cache (HF_HUB_OFFLINE)" : environment.endpoint
+            progress.say("\(repository) at \(revision) from \(source)\(token.map { ", \($0)" } ?? ", no token")\n")
+        }
+        let snapshot = try await client.snapshot(repository: repository, revision: revision,
+                                                 wanted: ModelFiles.wanted) { progress.handle($0) }
+        progress.finishDownload(snapshot)
+        return snapshot.folder
+    }
 }
 
-/// Progress lines on stderr: a bar redrawn in place on a terminal when the output is large,
-/// otherwise a line per 10 %.
-final class Progress {
+/// The repository files the converter reads: `config.json` and everything under `assets/`
+/// (graphs, external data, vocab.json, language_masks.json) except the TorchScript preprocessor
+/// (`*.ts`), which it cannot use. README, Python wrapper and the like stay on the hub.
+enum ModelFiles {
+    @Sendable static func wanted(_ path: String) -> Bool {
+        path == "config.json" || (path.hasPrefix("assets/") && !path.hasSuffix(".ts"))
+    }
+}
+
+/// Progress on stderr. On a terminal: one bar redrawn in place (bytes, rate, time left) for the
+/// download and for each converter step. Otherwise: plain lines, one per 10 %. Download events
+/// come from several tasks at once, hence the lock.
+final class Progress: @unchecked Sendable {
     let quiet: Bool
     let tty = isatty(STDERR_FILENO) != 0
-    var total = 0
-    var lastDecile = -1
-    var onLine = false
-    var started = Date()
+    private let lock = NSLock()
+    // Converter
+    private var lastDecile = -1
+    private var onLine = false
+    private var started = Date()
+    private var stepStarted = Date()
+    private var stepName = ""
+    // Download
+    private var downloadTotal: Int64 = 0
+    private var downloadCached: Int64 = 0
+    private var received: [String: Int64] = [:]
+    private var downloadStarted = Date()
+    private var lastDraw = Date.distantPast
+    private var lastDrawnBytes: Int64 = -1
 
     init(quiet: Bool) { self.quiet = quiet }
 
     func say(_ text: String) { FileHandle.standardError.write(Data(text.utf8)) }
 
-    func endLine() { if onLine { say("\n"); onLine = false } }
+    func endLine() {
+        lock.lock(); defer { lock.unlock() }
+        endLineLocked()
+    }
+
+    private func endLineLocked() { if onLine { say("\n"); onLine = false } }
+
+    /// Redraws the bar line (terminal only).
+    private func draw(_ text: String) {
+        say("\r\u{1B}[K" + text)
+        onLine = true
+    }
+
+    /// `[#####.....]  42%  1.0 GiB / 2.4 GiB  35.2 MiB/s  1:10 left`
+    static func bar(done: Int64, total: Int64, since: Date, unit: (Int64) -> String = { formatBytes(Int($0)) },
+                    rateUnit: String = "/s") -> String {
+        let fraction = total > 0 ? min(1, Double(done) / Double(total)) : 1
+        let width = 30
+        let filled = Int(fraction * Double(width))
+        let seconds = max(Date().timeIntervalSince(since), 1e-3)
+        let rate = Double(done) / seconds
+        var text = "[\(String(repeating: "#", count: filled))\(String(repeating: ".", count: width - filled))] "
+            + String(format: "%3d%%", Int(fraction * 100)) + "  \(unit(done)) / \(unit(total))"
+        if seconds >= 0.5 && rate > 0 {
+            text += "  \(unit(Int64(rate)))\(rateUnit)"
+            if done < total { text += "  \(formatDuration(Double(total - done) / rate)) left" }
+        }
+        return text
+    }
+
+    // MARK: Download
+
+    func handle(_ event: DownloadEvent) {
+        lock.lock(); defer { lock.unlock() }
+        switch event {
+        case _ where quiet:
+            return
+        case let .listed(commit, files, bytes, cachedFiles, cachedBytes):
+            downloadTotal = bytes
+            downloadCached = cachedBytes
+            downloadStarted = Date()
+            let left = files - cachedFiles
+            say("commit \(commit.prefix(12)): \(files) files, \(formatBytes(Int(bytes)))"
+                + (cachedFiles > 0 ? ", \(cachedFiles) already in the cache" : "")
+                + (left > 0 ? "; downloading \(left)" : "; nothing to download") + "\n")
+        case let .started(path, _, offset):
+            received[path] = offset
+            if offset > 0 && !tty { say("  resuming \(path) at byte \(offset)\n") }
+        case let .received(path, bytes):
+            received[path, default: 0] += Int64(bytes)
+            report()
+        case let .retrying(path, attempt, reason):
+            endLineLocked()
+            say("  \(path): \(reason); retrying (try \(attempt))\n")
+        case let .finished(path, size):
+            received[path] = size
+            report()
+        }
+    }
+
+    private func report() {
+        let done = downloadCached + received.values.reduce(0, +)
+        if tty {
+            let now = Date()
+            guard done != lastDrawnBytes, now.timeIntervalSince(lastDraw) >= 0.1 || done >= downloadTotal else { return }
+            lastDraw = now
+            lastDrawnBytes = done
+            draw("download " + Self.bar(done: done, total: downloadTotal, since: downloadStarted))
+        } else if downloadTotal > 0 {
+            let decile = Int(Double(done) / Double(downloadTotal) * 10)
+            if decile > lastDecile {
+                lastDecile = decile
+                say("  download \(decile * 10)%  \(formatBytes(Int(done))) / \(formatBytes(Int(downloadTotal)))\n")
+            }
+        }
+    }
+
+    /// Closes the download's bar with one summary line.
+    func finishDownload(_ snapshot: SnapshotResult) {
+        lock.lock(); defer { lock.unlock() }
+        endLineLocked()
+        lastDecile = -1
+        guard !quiet else { return }
+        let seconds = Date().timeIntervalSince(downloadStarted)
+        if snapshot.offline {
+            say("using the cached snapshot \(snapshot.folder.path) (\(snapshot.files.count) files)\n")
+        } else if snapshot.downloadedFiles > 0 {
+            say("downloaded \(snapshot.downloadedFiles) files, \(formatBytes(Int(snapshot.downloadedBytes))) in "
+                + "\(formatDuration(seconds)) into \(snapshot.folder.path)\n")
+        } else {
+            say("all \(snapshot.files.count) files were in the cache: \(snapshot.folder.path)\n")
+        }
+    }
+
+    // MARK: Converter
 
     func handle(_ event: ConversionEvent) {
+        lock.lock(); defer { lock.unlock() }
         switch event {
         case .warning(let w):
-            endLine(); say("warning: \(w)\n")
+            endLineLocked(); say("warning: \(w)\n")
         case _ where quiet:
             return
         case .reading(let file):
-            if tty { say("\r\u{1B}[Kreading \(file)"); onLine = true }
+            if tty { draw("reading \(file)") }
         case let .planned(tensors, bytes):
-            endLine()
-            total = bytes
+            endLineLocked()
             started = Date()
+            lastDecile = -1
             say("writing \(tensors) tensors, \(formatBytes(bytes))\n")
         case let .hashing(bytes, totalBytes):
-            if tty { say("\r\u{1B}[Khashing sources \(formatBytes(bytes)) / \(formatBytes(totalBytes))"); onLine = true }
+            step("hashing")
+            if tty { draw("hashing sources " + Self.bar(done: Int64(bytes), total: Int64(totalBytes), since: stepStarted)) }
         case let .wrote(_, index, of, bytes, totalBytes):
             let fraction = totalBytes > 0 ? Double(bytes) / Double(totalBytes) : 1
             let large = totalBytes >= 64 << 20
             if tty && large {
-                let width = 30
-                let filled = Int(fraction * Double(width))
-                let rate = Double(bytes) / max(Date().timeIntervalSince(started), 1e-3)
-                say("\r\u{1B}[K[\(String(repeating: "#", count: filled))\(String(repeating: ".", count: width - filled))] "
-                    + "\(Int(fraction * 100))%  \(index)/\(of) tensors  \(formatBytes(bytes)) / \(formatBytes(totalBytes))  \(formatBytes(Int(rate)))/s")
-                onLine = true
+                draw("writing " + Self.bar(done: Int64(bytes), total: Int64(totalBytes), since: started) + "  \(index)/\(of) tensors")
             } else if large {
                 let decile = Int(fraction * 10)
                 if decile != lastDecile {
@@ -117,10 +291,26 @@ final class Progress {
                 say("  wrote \(of) tensors, \(formatBytes(bytes))\n")
             }
         case let .verified(_, index, of):
-            if tty { say("\r\u{1B}[Kverifying \(index)/\(of)"); onLine = true }
-            if index == of { endLine(); say("verified \(of) tensors against their sources\n") }
+            step("verifying")
+            if tty {
+                draw("verifying " + Self.bar(done: Int64(index), total: Int64(of), since: stepStarted,
+                                             unit: { "\($0)" }, rateUnit: " tensors/s"))
+            }
+            if index == of { endLineLocked(); say("verified \(of) tensors against their sources\n") }
         }
     }
+
+    /// Starts the clock of a converter step the first time one of its events arrives.
+    private func step(_ name: String) {
+        if stepName != name { stepName = name; stepStarted = Date() }
+    }
+}
+
+/// `m:ss` or `h:mm:ss`.
+func formatDuration(_ seconds: Double) -> String {
+    guard seconds.isFinite else { return "?" }
+    let s = Int(seconds.rounded())
+    return s >= 3600 ? String(format: "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60) : String(format: "%d:%02d", s / 60, s % 60)
 }
 
 func formatBytes(_ n: Int) -> String {
