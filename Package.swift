@@ -23,6 +23,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0"),
         .package(url: "https://github.com/vapor/multipart-kit", from: "4.7.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"4.0.0"),
     ],
     targets: [
         // MARK: - System libraries (found through pkg-config)
@@ -56,12 +59,16 @@ let package = Package(
                 dependencies: ["ASR",
                                .product(name: "Hummingbird", package: "hummingbird"),
                                .product(name: "MultipartKit", package: "multipart-kit"),
-                               .product(name: "Logging", package: "swift-log")],
+                               .product(name: "Logging", package: "swift-log"),
+                               .product(name: "CoreMetrics", package: "swift-metrics"),
+                               .product(name: "Prometheus", package: "swift-prometheus"),
+                               .product(name: "Crypto", package: "swift-crypto")],
                 swiftSettings: swift6),
         .executableTarget(name: "vani",
                           dependencies: ["ASR", "ASRServer", "Audio", "ConformerModel", "Frontend", "TensorModule",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                                         .product(name: "Logging", package: "swift-log")],
+                                         .product(name: "Logging", package: "swift-log"),
+                                         .product(name: "CoreMetrics", package: "swift-metrics")],
                           swiftSettings: swift6),
 
         // MARK: - The converter (Tools/)
