@@ -62,9 +62,16 @@ def start(vani, args, port):
     raise SystemExit(f"FAILED: vani serve did not start:\n{log.read().decode(errors='replace')}")
 
 
-def curl(*args):
-    """curl -s -i: (status, headers dict with lower-case names, body text)."""
+def curl(*args, json_body=None):
+    """curl -s -i: (status, headers dict with lower-case names, body text); a JSON body goes
+    through a file (base64 audio is longer than a command line may be)."""
+    if json_body is not None:
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+            json.dump(json_body, f)
+        args = (*args, "--data-binary", f"@{f.name}")
     out = subprocess.run(["curl", "-s", "-i", "-H", "Expect:", *args], capture_output=True, check=True).stdout.decode()
+    if json_body is not None:
+        os.unlink(f.name)
     head, _, body = out.partition("\r\n\r\n")
     lines = head.split("\r\n")
     status = int(lines[0].split()[1])
@@ -143,14 +150,14 @@ def main():
         # curl: /asr with an unknown model, the default language, too-long audio, CORS.
         audio = base64.b64encode(open(SAMPLE, "rb").read()).decode()
         auth = ["-H", f"Authorization: Bearer {KEY}", "-H", "Content-Type: application/json"]
-        status, headers, body = curl(f"{base}/asr", *auth, "-d", json.dumps({"audio": audio}))
+        status, headers, body = curl(f"{base}/asr", *auth, json_body={"audio": audio})
         ok(status == 200 and json.loads(body)["text"] == EXPECTED, f"/asr with --default-language: {body}")
         ok(headers.get("x-cache") == "HIT" and headers.get("x-model-digest") == digest, f"/asr headers: {headers}")
-        status, _, body = curl(f"{base}/asr", *auth, "-d", json.dumps({"audio": audio, "model": "nope"}))
+        status, _, body = curl(f"{base}/asr", *auth, json_body={"audio": audio, "model": "nope"})
         ok(status == 404 and json.loads(body)["error_code"] == "RESOURCE_DOES_NOT_EXIST" and "demo, second" in body,
            f"unknown model on /asr: {body}")
         long = base64.b64encode(tone_wav(9)).decode()
-        status, _, body = curl(f"{base}/asr", *auth, "-d", json.dumps({"audio": long}))
+        status, _, body = curl(f"{base}/asr", *auth, json_body={"audio": long})
         ok(status == 422, f"audio over --max-seconds is 422: {status} {body}")
         status, headers, _ = curl("-X", "OPTIONS", f"{base}/asr", "-H", "Origin: https://app.example",
                                   "-H", "Access-Control-Request-Method: POST")
