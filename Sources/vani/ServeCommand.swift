@@ -14,14 +14,16 @@ struct ServeCommand: AsyncParsableCommand {
         discussion: """
             Threads: concurrency × threads should not exceed the cores. Each forward pass runs on \
             --threads threads of Vani's pool (OpenBLAS itself single-threaded). Given neither, the \
-            service runs one request per core with one thread each.
+            service runs one request per core with one thread each. SIGHUP reloads every loaded model \
+            from disk without downtime (as POST /v1/models/{name}/reload does for one); GET /metrics \
+            serves Prometheus metrics.
             """)
 
     @Option(help: ArgumentHelp("Weights file, or NAME=FILE to serve several models (repeat the option); the first is the default (default: $VANI_MODEL, else Weights/default.safetensors).",
                                valueName: "[NAME=]FILE"))
     var model: [String] = []
 
-    @Option(help: "The model used when a request names none (default: the first --model).")
+    @Option(help: ArgumentHelp("The model used when a request names none (default: the first --model).", valueName: "name"))
     var defaultModel: String?
 
     @Flag(help: "On /v1/audio/transcriptions, answer 404 for a model name that is not loaded instead of using the default.")
@@ -39,25 +41,28 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Require this key as 'Authorization: Bearer KEY' or 'X-API-Key' (default: $VANI_API_KEY; /health and /ping stay open).")
     var apiKey: String?
 
-    @Option(help: "File of further accepted API keys: one 'KEY' or 'NAME KEY' per line ('#' comments).")
+    @Option(help: ArgumentHelp("File of further accepted API keys: one 'KEY' or 'NAME KEY' per line ('#' comments).",
+                               valueName: "file"))
     var apiKeysFile: String?
 
     @Flag(help: "Serve /metrics without an API key.")
     var metricsPublic = false
 
-    @Option(help: "Requests per second per API key (or client address without keys), in bursts of as many; more get 429.")
+    @Option(help: ArgumentHelp("Requests per second per API key (or client address without keys), in bursts of as many; more get 429.",
+                               valueName: "n"))
     var rateLimit: Double?
 
-    @Option(help: "Seconds of audio per minute per API key (or client address); more get 429.")
+    @Option(help: ArgumentHelp("Seconds of audio per minute per API key (or client address); more get 429.", valueName: "seconds"))
     var audioSecondsPerMinute: Double?
 
     @Flag(help: "Without API keys, count rate limits per X-Forwarded-For address (only behind a proxy you trust).")
     var trustForwardedFor = false
 
-    @Option(help: "Allow browsers from this origin (CORS); repeat for several, '*' for any (default: CORS off).")
+    @Option(help: ArgumentHelp("Allow browsers from this origin (CORS); repeat for several, '*' for any (default: CORS off).",
+                               valueName: "origin"))
     var corsOrigin: [String] = []
 
-    @Option(help: "Language of requests that name none (default: the language is required).")
+    @Option(help: ArgumentHelp("Language of requests that name none (default: the language is required).", valueName: "code"))
     var defaultLanguage: String?
 
     @Option(help: "Longest audio accepted, in seconds (longer gets 422).")
