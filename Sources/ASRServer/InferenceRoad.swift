@@ -115,14 +115,10 @@ extension ASRService {
     /// Transcribes one item: its language code is resolved here, once, and the value goes down
     /// to the decoders; the audio is decoded, and the answer comes from the response cache when
     /// the same samples were transcribed the same way for the same key (ResponseCache.swift). The
-    /// error, if any, is mapped for the client (and logged when it is the server's fault).
-    func transcribe(_ item: TranscriptionRequest, model: LoadedModel, scope: Scope) -> Result<Transcript, APIError> {
-        transcribeCached(item, model: model, scope: scope).map(\.transcript)
-    }
-
-    /// `transcribe(_:model:scope:)`, saying whether the answer came from the cache.
-    func transcribeCached(_ item: TranscriptionRequest, model: LoadedModel,
-                          scope: Scope) -> Result<(transcript: Transcript, cache: CacheStatus), APIError> {
+    /// error, if any, is mapped for the client (and logged when it is the server's fault). Says
+    /// whether the answer came from the cache.
+    func transcribe(_ item: TranscriptionRequest, model: LoadedModel,
+                    scope: Scope) -> Result<(transcript: Transcript, cache: CacheStatus), APIError> {
         do throws(RecognizerError) {
             let language = try model.engine.language(item.language)
             return .success(try answer(item, language: language, model: model, scope: scope))
@@ -138,7 +134,7 @@ extension ASRService {
     func result(_ item: TranscriptionRequest, model: LoadedModel, scope: Scope,
                 inBatch: Bool = false) -> Result<(result: TranscriptionResult, cache: CacheStatus), APIError> {
         let started = ContinuousClock.now
-        return transcribeCached(item, model: model, scope: scope).map { transcript, cache in
+        return transcribe(item, model: model, scope: scope).map { transcript, cache in
             var result = TranscriptionResult(transcript, processingMs: (ContinuousClock.now - started).seconds * 1000,
                                              timestamps: item.timestamps)
             if inBatch { result.cache = cache.rawValue }

@@ -52,7 +52,7 @@ extension ASRService {
         // OpenAI clients send their own model names (`whisper-1`): those mean the default model
         // unless --strict-model-names.
         let model = try loaded(try modelHost(item.model, lenient: true), scope)
-        let (transcript, cache) = try transcribeCached(item, model: model, scope: scope).get()
+        let (transcript, cache) = try transcribe(item, model: model, scope: scope).get()
         return tagged(openAIReply(transcript, format: format, granularities: granularities), model: model, cache: cache)
     }
 
