@@ -419,6 +419,21 @@ private func labelSets(_ page: String) -> [String: Set<[String]>] {
         }
     }
 
+    @Test func withoutKeysTheAddressIsTheClientOverLoopback() async throws {
+        let service = makeService { $0.rateLimit = 0.1 }
+        try await service.application().test(.live) { client in
+            let first = try await client.execute(uri: "/v1/models", method: .get)
+            #expect(first.status == .ok)
+            #expect(first.headers[header("RateLimit-Remaining")] == "0")
+            let refused = try await client.execute(uri: "/v1/models", method: .get)
+            expectError(refused, .tooManyRequests, "RESOURCE_EXHAUSTED", containing: "this client")
+            // A forwarded address is ignored unless trusted: still the same client.
+            let forwarded = try await client.execute(uri: "/v1/models", method: .get, headers: [header("X-Forwarded-For"): "198.51.100.9"])
+            #expect(forwarded.status == .tooManyRequests)
+            #expect(try await client.execute(uri: "/metrics", method: .get).status == .ok)
+        }
+    }
+
     @Test func tokenBucketsRefill() throws {
         let limiter = RateLimiter(requestsPerSecond: 2, audioSecondsPerMinute: nil)
         let start = ContinuousClock.now
