@@ -120,10 +120,12 @@ final class InferencePool: @unchecked Sendable {
         let result: Result<T, Rejection> = await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Result<T, Rejection>, Never>) in
                 completion.install(continuation)
-                let timer = Task {
-                    try await Task.sleep(for: .seconds(timeout))
+                // A Dispatch timer, not a Task: the deadline must fire even when Swift's
+                // cooperative pool is busy (it has one thread per core).
+                let timer = DispatchWorkItem {
                     completion.complete(.failure(.deadlineExceeded(seconds: timeout)))
                 }
+                DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: timer)
                 completion.onComplete { timer.cancel() }
                 enqueue {
                     guard !completion.isCompleted else {
