@@ -12,7 +12,7 @@ LANGUAGE ?= hi
 
 # The service check's Python packages live in a virtual environment under .build.
 CHECK_VENV := .build/service-check-venv
-CHECK_PACKAGES := openai prometheus-client
+CHECK_PACKAGES := openai==3.57.0 prometheus-client==0.26.0
 
 .PHONY: run test deps build release bench clean service-check check-venv
 
