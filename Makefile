@@ -1,20 +1,27 @@
 # Vani: two commands from a fresh Debian/Ubuntu machine.
 #   make run   installs what is missing, builds release, transcribes the bundled sample
-#   make test  installs what is missing, builds, runs the whole test suite, then checks the
-#              running service with the official openai client, curl and Prometheus's parser
+#   make test  installs what is missing, builds, runs the whole test suite (Swift tests), then
+#              checks the running service with the official openai client, curl and Prometheus's
+#              parser, then the browser page in headless Chromium
+#   make run-server  builds release and serves the API and the browser page on localhost
 
 SHELL := /bin/bash
 APT_PACKAGES := libopenblas-dev libfftw3-dev libsndfile1-dev libsoxr-dev pkg-config python3-venv curl
 PKGCONFIG_MODULES := openblas fftw3f sndfile soxr
+# The browser test: Debian's Chromium and its WebDriver, Noto fonts for the Indic scripts in the
+# screenshots, Python 3 (standard library only) to drive them.
+BROWSER_APT_PACKAGES := chromium chromium-driver fonts-noto-core python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SAMPLE ?= Samples/hi-sample.wav
 LANGUAGE ?= hi
+HOST ?= 127.0.0.1
+PORT ?= 5000
 
 # The service check's Python packages live in a virtual environment under .build.
 CHECK_VENV := .build/service-check-venv
 CHECK_PACKAGES := openai==3.57.0 prometheus-client==0.26.0
 
-.PHONY: run test deps build release bench clean service-check check-venv
+.PHONY: run test deps browser-deps browser-test build release run-server bench clean service-check check-venv
 
 deps:
 	@if ! command -v pkg-config >/dev/null 2>&1 || ! pkg-config --exists $(PKGCONFIG_MODULES) \
@@ -24,6 +31,14 @@ deps:
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PACKAGES); \
 	fi
 
+browser-deps:
+	@if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1 || \
+	    ! command -v python3 >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -q "Noto Sans Devanagari"; then \
+		echo "Installing the browser test's packages: $(BROWSER_APT_PACKAGES)"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(BROWSER_APT_PACKAGES); \
+	fi
+
 release: deps
 	swift build -c release --product vani
 	swift build -c release --product vani-convert
@@ -31,12 +46,18 @@ release: deps
 run: release
 	.build/release/vani transcribe $(SAMPLE) --language $(LANGUAGE)
 
+run-server: deps
+	swift build -c release --product vani
+	@echo "Open http://$(HOST):$(PORT)/ in a browser (Ctrl-C stops the server)."
+	.build/release/vani serve --preload --host $(HOST) --port $(PORT)
+
 build: deps
 	swift build
 
-test: deps
+test: deps browser-deps
 	swift test
-	$(MAKE) service-check
+	$(MAKE) --no-print-directory service-check
+	$(MAKE) --no-print-directory browser-test
 
 # Fails (never skips) when the packages cannot be installed.
 check-venv: deps
@@ -47,6 +68,12 @@ check-venv: deps
 service-check: check-venv
 	swift build --product vani
 	$(CHECK_VENV)/bin/python Tools/service-check/check.py --vani .build/debug/vani
+
+# The page of `vani serve` in headless Chromium (Tests/Browser/browser_test.py starts the server
+# and chromedriver itself, on free loopback ports, and stops them).
+browser-test: browser-deps
+	swift build --product vani
+	python3 Tests/Browser/browser_test.py --vani .build/debug/vani
 
 bench: release
 	.build/release/vani bench

@@ -94,7 +94,7 @@ public final class ASRService: Sendable {
     /// Whether `path` needs an API key (when keys are set): all but the probes, and `/metrics`
     /// unless `--metrics-public`.
     func requiresKey(_ path: String) -> Bool {
-        !(Self.openPaths.contains(path) || (configuration.metricsPublic && path == "/metrics"))
+        !(isOpen(path) || (configuration.metricsPublic && path == "/metrics"))
     }
 
     deinit { pool.shutdown() }
@@ -145,6 +145,7 @@ public final class ASRService: Sendable {
         HealthRoutes(service: self).addRoutes(to: router)
         MLflowRoutes(service: self).addRoutes(to: router)
         OpenAIRoutes(service: self).addRoutes(to: router)
+        if configuration.webUI { WebUIRoutes(service: self).addRoutes(to: router) }
         routeTable.record(router.routes.map { (path: $0.path.description, method: $0.method.rawValue) },
                           headForGet: true)
         return router
@@ -170,7 +171,8 @@ public final class ASRService: Sendable {
             "timeout_s": "\(configuration.timeoutSeconds)", "max_body_mib": "\(megabytes(configuration.maxBodyBytes))",
             "api_keys": "\(configuration.apiKeys.count)",
             "rate_limit": "\(configuration.rateLimit.map { "\($0)/s" } ?? "off")",
-            "audio_seconds_per_minute": "\(configuration.audioSecondsPerMinute.map { "\($0)" } ?? "off")"])
+            "audio_seconds_per_minute": "\(configuration.audioSecondsPerMinute.map { "\($0)" } ?? "off")",
+            "ui": "\(configuration.webUI ? "on" : "off")"])
         try await application().runService()
         logger.info("vani serve stopped: requests in flight finished")
     }

@@ -80,6 +80,8 @@ public struct ServerConfiguration: Sendable {
 
     /// 64 MiB of transcripts: tens of thousands of answers.
     public static let defaultCacheBytes = 64 * 1024 * 1024
+    /// Serve the browser page at `/` and `/ui` (on by default; `vani serve --no-ui` turns it off).
+    public var webUI = true
 
     /// Ten minutes of 48 kHz stereo 16-bit WAV is 115.2 MB, 153.6 MB in base64: 160 MiB holds it.
     public static let defaultMaxBodyBytes = 160 * 1024 * 1024

@@ -10,7 +10,7 @@ import Logging
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
-        abstract: "Run the HTTP service: /asr, /invocations (MLflow), /v1/audio/transcriptions (OpenAI), /health.",
+        abstract: "Run the HTTP service: /asr, /invocations (MLflow), /v1/audio/transcriptions (OpenAI), /health, and a page to try it at /.",
         discussion: """
             Threads: concurrency × threads should not exceed the cores. Each forward pass runs on \
             --threads threads of Vani's pool (OpenBLAS itself single-threaded). Given neither, the \
@@ -38,7 +38,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(help: "Load the model at start-up (default: on the first request).")
     var preload = false
 
-    @Option(help: "Require this key as 'Authorization: Bearer KEY' or 'X-API-Key' (default: $VANI_API_KEY; /health and /ping stay open).")
+    @Option(help: "Require this key as 'Authorization: Bearer KEY' or 'X-API-Key' (default: $VANI_API_KEY; /health, /ping and the page stay open).")
     var apiKey: String?
 
     @Option(help: ArgumentHelp("File of further accepted API keys: one 'KEY' or 'NAME KEY' per line ('#' comments).",
@@ -101,6 +101,9 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(help: "Most items in one batch request.")
     var maxBatch = 64
+
+    @Flag(help: "Do not serve the browser page at / and /ui.")
+    var noUi = false
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
@@ -181,6 +184,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.trustForwardedFor = trustForwardedFor
         configuration.corsOrigins = corsOrigin
         configuration.defaultLanguage = defaultLanguage
+        configuration.webUI = !noUi
         // One registry for the process: the service's metrics, and any other library's through
         // swift-metrics, render on the same /metrics page. Bootstrapped once, here.
         let metrics = ServiceMetrics()

@@ -10,7 +10,7 @@ import Testing
 
 @Suite struct RoutingTests {
     @Test func theRouteTableIsWhatTheRouterRegistered() {
-        let service = makeService()
+        let service = makeService { $0.webUI = false }  // the page's routes: WebUITests
         let router = service.router()
         let registered = Set(router.routes.map { "\($0.method.rawValue) \($0.path)" })
         #expect(registered == ["GET /health", "GET /ping", "GET /version", "GET /metrics", "POST /asr", "POST /invocations",
