@@ -1,11 +1,12 @@
 # Vani: two commands from a fresh Debian/Ubuntu machine.
 #   make run   installs what is missing, builds release, transcribes the bundled sample
-#   make test  installs what is missing, builds, runs the whole test suite (Swift tests, then the
-#              browser page in headless Chromium)
+#   make test  installs what is missing, builds, runs the whole test suite (Swift tests), then
+#              checks the running service with the official openai client, curl and Prometheus's
+#              parser, then the browser page in headless Chromium
 #   make run-server  builds release and serves the API and the browser page on localhost
 
 SHELL := /bin/bash
-APT_PACKAGES := libopenblas-dev libfftw3-dev libsndfile1-dev libsoxr-dev pkg-config
+APT_PACKAGES := libopenblas-dev libfftw3-dev libsndfile1-dev libsoxr-dev pkg-config python3-venv curl
 PKGCONFIG_MODULES := openblas fftw3f sndfile soxr
 # The browser test: Debian's Chromium and its WebDriver, Noto fonts for the Indic scripts in the
 # screenshots, Python 3 (standard library only) to drive them.
@@ -16,10 +17,15 @@ LANGUAGE ?= hi
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test deps browser-deps browser-test build release run-server bench clean
+# The service check's Python packages live in a virtual environment under .build.
+CHECK_VENV := .build/service-check-venv
+CHECK_PACKAGES := openai==3.57.0 prometheus-client==0.26.0
+
+.PHONY: run test deps browser-deps browser-test build release run-server bench clean service-check check-venv
 
 deps:
-	@if ! command -v pkg-config >/dev/null 2>&1 || ! pkg-config --exists $(PKGCONFIG_MODULES); then \
+	@if ! command -v pkg-config >/dev/null 2>&1 || ! pkg-config --exists $(PKGCONFIG_MODULES) \
+		|| ! command -v curl >/dev/null 2>&1 || ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then \
 		echo "Installing system libraries: $(APT_PACKAGES)"; \
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PACKAGES); \
@@ -50,7 +56,18 @@ build: deps
 
 test: deps browser-deps
 	swift test
+	$(MAKE) --no-print-directory service-check
 	$(MAKE) --no-print-directory browser-test
+
+# Fails (never skips) when the packages cannot be installed.
+check-venv: deps
+	@test -x $(CHECK_VENV)/bin/python || python3 -m venv $(CHECK_VENV)
+	@$(CHECK_VENV)/bin/python -c 'import openai, prometheus_client' 2>/dev/null \
+		|| $(CHECK_VENV)/bin/pip install -q $(CHECK_PACKAGES)
+
+service-check: check-venv
+	swift build --product vani
+	$(CHECK_VENV)/bin/python Tools/service-check/check.py --vani .build/debug/vani
 
 # The page of `vani serve` in headless Chromium (Tests/Browser/browser_test.py starts the server
 # and chromedriver itself, on free loopback ports, and stops them).

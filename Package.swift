@@ -23,13 +23,16 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0"),
         .package(url: "https://github.com/vapor/multipart-kit", from: "4.7.0"),
-        // The service's connection handling (HTTPFramingHandler) and the hub download
-        // (Tools/HubDownload): NIO, HTTP types, the HTTP client, SHA-256 / git blob ids.
+        // The service's connection handling (HTTPFramingHandler), metrics and model digests,
+        // and the hub download (Tools/HubDownload): NIO, HTTP types, the HTTP client, SHA-256,
+        // swift-metrics with its Prometheus backend.
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.34.1"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
-        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.0"..<"4.0.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // MARK: - System libraries (found through pkg-config)
@@ -67,12 +70,16 @@ let package = Package(
                                .product(name: "NIOCore", package: "swift-nio"),
                                .product(name: "NIOHTTP1", package: "swift-nio"),
                                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
-                               .product(name: "HTTPTypes", package: "swift-http-types")],
+                               .product(name: "HTTPTypes", package: "swift-http-types"),
+                               .product(name: "CoreMetrics", package: "swift-metrics"),
+                               .product(name: "Prometheus", package: "swift-prometheus"),
+                               .product(name: "Crypto", package: "swift-crypto")],
                 swiftSettings: swift6),
         .executableTarget(name: "vani",
                           dependencies: ["ASR", "ASRServer", "Audio", "ConformerModel", "Frontend", "TensorModule",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                                         .product(name: "Logging", package: "swift-log")],
+                                         .product(name: "Logging", package: "swift-log"),
+                                         .product(name: "CoreMetrics", package: "swift-metrics")],
                           swiftSettings: swift6),
 
         // MARK: - The converter (Tools/)

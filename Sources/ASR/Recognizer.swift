@@ -184,6 +184,27 @@ public final class Recognizer: Sendable {
         return transcribeValidated(samples, language: language, decoder: decoder)
     }
 
+    /// Decodes an audio file's bytes (WAV, FLAC, OGG, MP3, …) to mono samples at the model's
+    /// rate, validated (length within `options.maxAudioSeconds`, finite, in range): the first half
+    /// of `transcribe(audio:language:decoder:)`, for callers that look at the samples first (the
+    /// service's response cache hashes them).
+    /// - Throws: `.audio` with the decoder's `AudioError`.
+    public func decodeAudio(_ audio: Data) throws(RecognizerError) -> [Float] {
+        do {
+            return try AudioDecoder.load(audio, sampleRate: config.frontend.sampleRate,
+                                         maxSeconds: options.maxAudioSeconds)
+        } catch { throw .audio(error) }
+    }
+
+    /// Transcribes samples returned by `decodeAudio(_:)` (already validated, so not checked
+    /// again) in `language`: the second half of `transcribe(audio:language:decoder:)`.
+    /// - Throws: `.decoderUnavailable`.
+    public func transcribe(decodedSamples samples: [Float], language: Language,
+                           decoder kind: DecoderKind = .ctc) throws(RecognizerError) -> Transcript {
+        let decoder = try decoder(kind, for: language)
+        return transcribeValidated(samples, language: language, decoder: decoder)
+    }
+
     /// `transcribe(audio:language:decoder:)` with the language given by its code.
     public func transcribe(audio: Data, language code: String,
                            decoder: DecoderKind = .ctc) throws(RecognizerError) -> Transcript {

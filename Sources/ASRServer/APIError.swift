@@ -20,6 +20,8 @@ public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
         case unsupportedMediaType = "UNSUPPORTED_MEDIA_TYPE"
         case temporarilyUnavailable = "TEMPORARILY_UNAVAILABLE"
         case deadlineExceeded = "DEADLINE_EXCEEDED"
+        case resourceDoesNotExist = "RESOURCE_DOES_NOT_EXIST"
+        case permissionDenied = "PERMISSION_DENIED"
     }
 
     /// MLflow's `error_code`.

@@ -8,6 +8,7 @@ import ASR
 import Foundation
 import Hummingbird
 import Logging
+import NIOCore
 
 /// Per-request context: Hummingbird's core plus the request id every log line and error carries.
 public struct VaniRequestContext: RequestContext {
@@ -15,22 +16,39 @@ public struct VaniRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// Echoed as `X-Request-Id`; taken from the request's header when it sends a sane one.
     public var requestID: String = ""
-    /// A context for a new request; the front middleware fills in `requestID`.
-    public init(source: Source) { coreContext = .init(source: source) }
+    /// The name of the API key the request presented (nil without keys, or on an open path).
+    public var apiKeyName: String?
+    /// Who rate limits and the response cache count this request against: `key:<name>` with
+    /// API keys, else `addr:<address>`; set by the front middleware.
+    public var client: String = ""
+    /// The connection's peer address (nil when there is no socket, as in router tests).
+    public var peerAddress: String?
+    /// A context for a new request; the front middleware fills in `requestID` and `client`.
+    public init(source: Source) {
+        coreContext = .init(source: source)
+        peerAddress = source.channel.remoteAddress?.ipAddress
+    }
 }
 
 /// The speech-recognition HTTP service.
 ///
-/// Build it with a `ModelHost` (the real `Recognizer`, or any `TranscriptionEngine`), then serve
-/// `application()` (`run()` handles SIGTERM/SIGINT by finishing requests in flight).
+/// Build it with a `ModelRegistry` of `ModelHost`s (the real `Recognizer`, or any
+/// `TranscriptionEngine`), then serve `application()` (`run()` handles SIGTERM/SIGINT by finishing
+/// requests in flight, and SIGHUP by reloading the models).
 public final class ASRService: Sendable {
     /// Reported by `/version` and `/health`.
     public static let version = "0.1.0"
 
     /// Limits, threads and address, fixed at start.
     public let configuration: ServerConfiguration
-    /// The model and its loading state.
-    public let host: ModelHost
+    /// The models, by name, and the default.
+    public let models: ModelRegistry
+    /// The default model and its loading state.
+    public var host: ModelHost { models.defaultHost }
+    /// The metrics `/metrics` renders (a registry of this service's own).
+    public let metrics: ServiceMetrics
+    let cache: ResponseCache
+    let rateLimiter: RateLimiter
     let pool: InferencePool
     /// Bytes of request bodies held at once (Uploads.swift).
     let bodyBudget: BodyBudget
@@ -44,27 +62,62 @@ public final class ASRService: Sendable {
 
     /// Endpoints that answer without an API key (load balancers and probes).
     static let openPaths: Set<String> = ["/health", "/ping"]
+    /// Endpoints that rate limits do not count (probes and scrapes).
+    static let unlimitedPaths: Set<String> = ["/health", "/ping", "/metrics"]
 
-    /// Starts the worker threads; with `configuration.preload`, starts loading the model too.
-    public init(configuration: ServerConfiguration, host: ModelHost, logger: Logger) {
+    /// Starts the worker threads; with `configuration.preload`, starts loading every model too.
+    /// `metrics` defaults to a fresh registry of the service's own.
+    public init(configuration: ServerConfiguration, models: ModelRegistry, metrics: ServiceMetrics = ServiceMetrics(),
+                logger: Logger) {
         self.configuration = configuration
-        self.host = host
+        self.models = models
+        self.metrics = metrics
         self.logger = logger
+        self.cache = ResponseCache(capacityBytes: configuration.cacheBytes)
+        self.rateLimiter = RateLimiter(requestsPerSecond: configuration.rateLimit,
+                                       audioSecondsPerMinute: configuration.audioSecondsPerMinute)
         self.pool = InferencePool(workers: configuration.concurrency, queueCapacity: configuration.queueCapacity)
         self.bodyBudget = BodyBudget(capacity: configuration.effectiveBodyBudget)
-        if configuration.preload { host.preload() }
+        for host in models.hosts {
+            host.observe { [metrics] name, seconds, reload, succeeded in
+                metrics.modelLoad(model: name, seconds: seconds, reload: reload, succeeded: succeeded)
+            }
+            if configuration.preload { host.preload() }
+        }
+    }
+
+    /// A service of one model.
+    public convenience init(configuration: ServerConfiguration, host: ModelHost, logger: Logger) {
+        self.init(configuration: configuration, models: ModelRegistry(host), logger: logger)
+    }
+
+    /// Whether `path` needs an API key (when keys are set): all but the probes, and `/metrics`
+    /// unless `--metrics-public`.
+    func requiresKey(_ path: String) -> Bool {
+        !(isOpen(path) || (configuration.metricsPublic && path == "/metrics"))
     }
 
     deinit { pool.shutdown() }
 
     /// A service around the real model file; each forward pass uses `configuration.threads`.
     public convenience init(configuration: ServerConfiguration, modelURL: URL, logger: Logger) {
-        let options = RecognizerOptions(threads: configuration.threads, device: configuration.device)
-        let host = ModelHost(name: modelURL.deletingPathExtension().lastPathComponent, logger: logger) {
-            () throws(RecognizerError) -> any TranscriptionEngine in
-            try Recognizer(modelURL: modelURL, options: options)
+        self.init(configuration: configuration,
+                  models: [(modelURL.deletingPathExtension().lastPathComponent, modelURL)], logger: logger)
+    }
+
+    /// A service around named model files (`--model NAME=FILE`), the first (or `defaultModel`)
+    /// being the default; each forward pass uses `configuration.threads`. Metrics go to `metrics`.
+    public convenience init(configuration: ServerConfiguration, models files: [(name: String, url: URL)],
+                            defaultModel: String? = nil, metrics: ServiceMetrics = ServiceMetrics(), logger: Logger) {
+        let options = RecognizerOptions(maxAudioSeconds: configuration.maxAudioSeconds, threads: configuration.threads,
+                                        device: configuration.device)
+        let hosts = files.map { name, url in
+            ModelHost(name: name, file: url, logger: logger) { () throws(RecognizerError) -> any TranscriptionEngine in
+                try Recognizer(modelURL: url, options: options)
+            }
         }
-        self.init(configuration: configuration, host: host, logger: logger)
+        self.init(configuration: configuration, models: ModelRegistry(hosts: hosts, defaultName: defaultModel),
+                  metrics: metrics, logger: logger)
     }
 
     // MARK: - Application
@@ -86,7 +139,9 @@ public final class ASRService: Sendable {
     /// 404/405 table is read back from what was registered.
     public func router() -> Router<VaniRequestContext> {
         let router = Router(context: VaniRequestContext.self, options: [.autoGenerateHeadEndpoints])
+        router.add(middleware: EdgeMiddleware(service: self))
         router.add(middleware: FrontMiddleware(service: self))
+        router.add(middleware: RateLimitMiddleware(service: self))
         HealthRoutes(service: self).addRoutes(to: router)
         MLflowRoutes(service: self).addRoutes(to: router)
         OpenAIRoutes(service: self).addRoutes(to: router)
@@ -97,21 +152,45 @@ public final class ASRService: Sendable {
     }
 
     /// Serves until SIGTERM or SIGINT, then stops accepting connections and finishes the
-    /// requests in flight (Hummingbird's ServiceGroup graceful shutdown).
+    /// requests in flight (Hummingbird's ServiceGroup graceful shutdown). SIGHUP reloads every
+    /// loaded model from disk, one at a time, without stopping.
     public func run() async throws {
+        let hangup = reloadOnHangup()
+        defer { hangup.cancel() }
         if configuration.oversubscribes() {
             logger.warning("concurrency × threads exceeds the cores: requests will slow each other down", metadata: [
                 "concurrency": "\(configuration.concurrency)", "threads": "\(configuration.threads)",
                 "cores": "\(ProcessInfo.processInfo.activeProcessorCount)"])
         }
         logger.info("vani serve", metadata: [
-            "address": "\(configuration.host):\(configuration.port)", "model": "\(host.name)",
+            "address": "\(configuration.host):\(configuration.port)", "model": "\(models.names.joined(separator: ","))",
+            "default_model": "\(host.name)", "cache_mib": "\(megabytes(configuration.cacheBytes))",
+            "max_audio_s": "\(configuration.maxAudioSeconds)",
             "preload": "\(configuration.preload)", "concurrency": "\(configuration.concurrency)",
             "threads": "\(configuration.threads)", "queue": "\(configuration.queueCapacity)",
             "timeout_s": "\(configuration.timeoutSeconds)", "max_body_mib": "\(megabytes(configuration.maxBodyBytes))",
-            "api_key": "\(configuration.apiKey == nil ? "off" : "on")", "ui": "\(configuration.webUI ? "on" : "off")"])
+            "api_keys": "\(configuration.apiKeys.count)",
+            "rate_limit": "\(configuration.rateLimit.map { "\($0)/s" } ?? "off")",
+            "audio_seconds_per_minute": "\(configuration.audioSecondsPerMinute.map { "\($0)" } ?? "off")",
+            "ui": "\(configuration.webUI ? "on" : "off")"])
         try await application().runService()
         logger.info("vani serve stopped: requests in flight finished")
+    }
+
+    /// SIGHUP → `models.reloadAll` on a thread of its own (a second SIGHUP during a reload
+    /// reloads again after it).
+    func reloadOnHangup() -> any DispatchSourceSignal {
+        signal(SIGHUP, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+        source.setEventHandler { [models, logger] in
+            logger.notice("SIGHUP: reloading models from disk")
+            let thread = Thread { models.reloadAll(logger: logger) }
+            thread.name = "vani-model-reload"
+            thread.stackSize = 8 << 20
+            thread.start()
+        }
+        source.resume()
+        return source
     }
 }
 
@@ -136,8 +215,22 @@ final class RouteTable: @unchecked Sendable {
 
     /// The methods `path` answers, nil when no route has that path.
     func allowed(_ path: String) -> [String]? {
+        guard let pattern = pattern(for: path) else { return nil }
         lock.lock(); defer { lock.unlock() }
-        return methods[path]
+        return methods[pattern]
+    }
+
+    /// The registered route `path` falls under (`/v1/models/{name}` for `/v1/models/x`), nil
+    /// when none: a bounded set of values for the metrics' `endpoint` label.
+    func pattern(for path: String) -> String? {
+        lock.lock(); defer { lock.unlock() }
+        if methods[path] != nil { return path }
+        let segments = path.split(separator: "/", omittingEmptySubsequences: true)
+        return methods.keys.sorted().first { pattern in
+            let parts = pattern.split(separator: "/", omittingEmptySubsequences: true)
+            guard parts.count == segments.count, parts.contains(where: { $0.hasPrefix("{") }) else { return false }
+            return zip(parts, segments).allSatisfy { $0.hasPrefix("{") && $0.hasSuffix("}") || $0 == $1 }
+        }
     }
 
     /// Every registered path.

@@ -19,10 +19,13 @@ struct FrontMiddleware: RouterMiddleware {
 
         var response: Response
         do {
-            if let key = service.configuration.apiKey, !service.isOpen(path),
-               !Self.authorized(request, key: key) {
-                throw APIError.unauthenticated
+            let keys = service.configuration.apiKeys
+            if !keys.isEmpty, service.requiresKey(path) {
+                guard let key = Self.presentedKey(request, among: keys) else { throw APIError.unauthenticated }
+                context.apiKeyName = key.name
+                context.logger[metadataKey: "api_key"] = "\(key.name)"
             }
+            context.client = service.client(of: request, context)
             response = try await next(request, context)
         } catch {
             let apiError = Self.apiError(for: error, request: request, requestID: id, routes: service.routeTable,
@@ -94,6 +97,14 @@ struct FrontMiddleware: RouterMiddleware {
     private static func isAlphanumeric(_ byte: UInt8) -> Bool {
         (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte)
             || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
+    }
+
+    /// The key among `keys` the request presents, compared in constant time, nil when none.
+    static func presentedKey(_ request: Request, among keys: [APIKey]) -> APIKey? {
+        // Every key is compared, so the time taken does not tell which one nearly matched.
+        var found: APIKey?
+        for key in keys where authorized(request, key: key.key) && found == nil { found = key }
+        return found
     }
 
     /// `Authorization: Bearer KEY` or `X-API-Key: KEY`, compared in constant time.

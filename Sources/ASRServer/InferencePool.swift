@@ -67,6 +67,7 @@ final class InferencePool: @unchecked Sendable {
     private var jobs: [() -> Void] = []
     private var jobHead = 0
     private var admitted = 0
+    private var runningJobs = 0
     private var stopping = false
     // Exponential moving average of a job's seconds, for Retry-After.
     private var meanJobSeconds = 1.0
@@ -86,6 +87,12 @@ final class InferencePool: @unchecked Sendable {
     var load: Int {
         condition.lock(); defer { condition.unlock() }
         return admitted
+    }
+
+    /// Jobs running on a worker now (the rest of `load` is waiting for a worker).
+    var running: Int {
+        condition.lock(); defer { condition.unlock() }
+        return runningJobs
     }
 
     /// Takes a place or refuses at once: refused when `workers + queueCapacity` places are taken,
@@ -128,7 +135,9 @@ final class InferencePool: @unchecked Sendable {
                         return
                     }
                     let started = ContinuousClock.now
+                    self.changeRunning(by: 1)
                     let outcome = work(Deadline(box: completion))
+                    self.changeRunning(by: -1)
                     // Release before answering, so a client that sends its next request as soon
                     // as it has this answer finds the place free.
                     ticket.releaseAfterWork(seconds: (ContinuousClock.now - started).seconds)
@@ -169,6 +178,12 @@ final class InferencePool: @unchecked Sendable {
             condition.unlock()
             job()
         }
+    }
+
+    private func changeRunning(by delta: Int) {
+        condition.lock()
+        runningJobs += delta
+        condition.unlock()
     }
 
     fileprivate func finished(seconds: Double?) {

@@ -19,6 +19,10 @@ extension ASRService {
         var requestID: String
         var logger: Logger
         var contentType: String
+        /// The API key's name (cache entries are never shared across keys).
+        var apiKeyName: String? = nil
+        /// Whom rate limits charge the audio seconds to.
+        var client: String = ""
     }
 
     /// A route's work on a worker thread: the whole body in, a reply or the client's error out.
@@ -36,13 +40,24 @@ extension ASRService {
         // only then a place in the pool, so slow uploads hold no place.
         let reservation = BodyReservation(budget: bodyBudget)
         defer { reservation.release() }
-        let body = try await collectBody(request, into: reservation)
-        let ticket = try pool.admit(deadline: configuration.timeoutSeconds)
-        defer { ticket.releaseIfUnsubmitted() }
-        let scope = Scope(requestID: context.requestID, logger: context.logger, contentType: contentType)
-        let outcome = try await pool.run(ticket, timeout: configuration.timeoutSeconds) { deadline in
-            Result { () throws(APIError) -> Reply in try work(body, scope, deadline) }
+        let body: ByteBuffer
+        do { body = try await collectBody(request, into: reservation) } catch let error as APIError where error.status == .serviceUnavailable {
+            metrics.rejected(code: 503, reason: "body_budget")
+            throw error
         }
+        let ticket: InferencePool.Ticket
+        do { ticket = try pool.admit(deadline: configuration.timeoutSeconds) } catch { throw counted(error) }
+        defer { ticket.releaseIfUnsubmitted() }
+        let scope = Scope(requestID: context.requestID, logger: context.logger, contentType: contentType,
+                          apiKeyName: context.apiKeyName, client: context.client)
+        let submitted = ContinuousClock.now
+        let outcome: Result<Reply, APIError>
+        do {
+            outcome = try await pool.run(ticket, timeout: configuration.timeoutSeconds) { [metrics] deadline in
+                metrics.queueWait(seconds: (ContinuousClock.now - submitted).seconds)
+                return Result { () throws(APIError) -> Reply in try work(body, scope, deadline) }
+            }
+        } catch { throw counted(error) }
         return try outcome.get().response
     }
 
@@ -63,23 +78,36 @@ extension ASRService {
         }
     }
 
-    /// The model, loaded if needed; a failed load is logged and answered 503.
-    func engine(_ scope: Scope) throws(APIError) -> any TranscriptionEngine {
+    /// A pool refusal, counted for `/metrics` on its way to the client.
+    func counted(_ rejection: InferencePool.Rejection) -> InferencePool.Rejection {
+        switch rejection {
+        case .queueFull: metrics.rejected(code: 503, reason: "queue_full")
+        case .deadlineExceeded: metrics.rejected(code: 503, reason: "deadline")
+        case .cancelled, .ticketReused: break
+        }
+        return rejection
+    }
+
+    /// The model `host` holds, loaded if needed; a failed load is logged and answered 503.
+    func loaded(_ host: ModelHost, _ scope: Scope) throws(APIError) -> LoadedModel {
         do {
-            return try host.engine()
+            return try host.current()
         } catch {
-            scope.logger.error("model unavailable", metadata: ["error": "\(error)"])
+            scope.logger.error("model unavailable", metadata: ["model": "\(host.name)", "error": "\(error)"])
             throw APIError.modelUnavailable(requestID: scope.requestID)
         }
     }
 
     /// Transcribes one item: its language code is resolved here, once, and the value goes down
-    /// to the decoders. The error, if any, is mapped for the client (and logged when it is the
-    /// server's fault).
-    func transcribe(_ item: TranscriptionRequest, engine: any TranscriptionEngine, scope: Scope) -> Result<Transcript, APIError> {
+    /// to the decoders; the audio is decoded, and the answer comes from the response cache when
+    /// the same samples were transcribed the same way for the same key (ResponseCache.swift). The
+    /// error, if any, is mapped for the client (and logged when it is the server's fault). Says
+    /// whether the answer came from the cache.
+    func transcribe(_ item: TranscriptionRequest, model: LoadedModel,
+                    scope: Scope) -> Result<(transcript: Transcript, cache: CacheStatus), APIError> {
         do throws(RecognizerError) {
-            let language = try engine.language(item.language)
-            return .success(try engine.transcribe(audio: item.audio, language: language, decoder: item.decoder))
+            let language = try model.engine.language(item.language)
+            return .success(try answer(item, language: language, model: model, scope: scope))
         } catch {
             if let mapped = APIError.from(error) { return .failure(mapped) }
             scope.logger.error("transcription failed", metadata: ["error": "\(error)"])
@@ -87,37 +115,60 @@ extension ASRService {
         }
     }
 
-    /// One item's MLflow-shaped result, timed.
-    func result(_ item: TranscriptionRequest, engine: any TranscriptionEngine, scope: Scope) -> Result<TranscriptionResult, APIError> {
+    /// One item's MLflow-shaped result, timed; in a batch (`inBatch`) it says whether it came
+    /// from the cache in its `cache` field.
+    func result(_ item: TranscriptionRequest, model: LoadedModel, scope: Scope,
+                inBatch: Bool = false) -> Result<(result: TranscriptionResult, cache: CacheStatus), APIError> {
         let started = ContinuousClock.now
-        return transcribe(item, engine: engine, scope: scope).map {
-            TranscriptionResult($0, processingMs: (ContinuousClock.now - started).seconds * 1000, timestamps: item.timestamps)
+        return transcribe(item, model: model, scope: scope).map { transcript, cache in
+            var result = TranscriptionResult(transcript, processingMs: (ContinuousClock.now - started).seconds * 1000,
+                                             timestamps: item.timestamps)
+            if inBatch { result.cache = cache.rawValue }
+            return (result, cache)
         }
     }
 
-    /// Runs a batch in order; items after the deadline are reported as timed out.
-    func results(_ items: [ParsedItem], scope: Scope, deadline: InferencePool.Deadline) throws(APIError) -> [ItemOutcome] {
+    /// The items' outcomes in order, the cache status of each answered one, and the model that
+    /// answered (nil when no item could be parsed).
+    struct BatchOutcome {
+        var outcomes: [ItemOutcome]
+        var cache: [CacheStatus?]
+        var model: LoadedModel?
+    }
+
+    /// Runs a batch in order; items after the deadline are reported as timed out. With
+    /// `inBatch`, each answered item says in its `cache` field whether it came from the cache.
+    func results(_ items: [ParsedItem], scope: Scope, deadline: InferencePool.Deadline,
+                 inBatch: Bool = true) throws(APIError) -> BatchOutcome {
         // A batch of bad items needs no model: do not load one to reject them.
         guard items.contains(where: { if case .success = $0 { true } else { false } }) else {
-            return items.map { if case .failure(let e) = $0 { .failure(e) } else { .failure(.internalError(requestID: scope.requestID)) } }
+            let outcomes: [ItemOutcome] = items.map {
+                if case .failure(let e) = $0 { .failure(e) } else { .failure(.internalError(requestID: scope.requestID)) }
+            }
+            return BatchOutcome(outcomes: outcomes, cache: Array(repeating: nil, count: items.count), model: nil)
         }
-        let engine = try engine(scope)
-        var outcomes: [ItemOutcome] = []
-        outcomes.reserveCapacity(items.count)
+        let model = try loaded(try modelHost(for: items), scope)
+        if inBatch { metrics.batch(items: items.count) }
+        var batch = BatchOutcome(outcomes: [], cache: [], model: model)
+        batch.outcomes.reserveCapacity(items.count)
         for (index, item) in items.enumerated() {
             guard !deadline.isExpired else {
-                outcomes.append(.failure(.timeout(seconds: configuration.timeoutSeconds)))
+                batch.outcomes.append(.failure(.timeout(seconds: configuration.timeoutSeconds)))
+                batch.cache.append(nil)
                 continue
             }
-            switch item.flatMap({ result($0, engine: engine, scope: scope) }) {
-            case .success(let result): outcomes.append(.success(result))
+            switch item.flatMap({ result($0, model: model, scope: scope, inBatch: inBatch) }) {
+            case .success(let (result, cache)):
+                batch.outcomes.append(.success(result))
+                batch.cache.append(cache)
             case .failure(let error):
                 scope.logger.notice("batch item rejected", metadata: [
                     "item": "\(index)", "status": "\(error.status.code)", "error_code": "\(error.code.rawValue)",
                     "message": "\(error.message)"])
-                outcomes.append(.failure(error))
+                batch.outcomes.append(.failure(error))
+                batch.cache.append(nil)
             }
         }
-        return outcomes
+        return batch
     }
 }

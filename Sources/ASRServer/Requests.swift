@@ -11,6 +11,8 @@ struct TranscriptionRequest: Sendable {
     var language: String
     var decoder: DecoderKind
     var timestamps: Bool
+    /// The model named by the request (nil: the default).
+    var model: String? = nil
 }
 
 /// Fields that items inherit when they do not set them (top level of a batch, MLflow `params`).
@@ -18,6 +20,7 @@ struct RequestDefaults: Sendable {
     var language: String?
     var decoder: DecoderKind?
     var timestamps: Bool?
+    var model: String?
 }
 
 /// One item of a batch: parsed, or the error to report in its place.
@@ -28,6 +31,7 @@ enum RequestFields {
     static let language = ["language", "lang"]
     static let decoder = ["decoding", "decoder"]
     static let timestamps = ["timestamps"]
+    static let model = ["model"]
 
     // MARK: - Single items
 
@@ -52,7 +56,9 @@ enum RequestFields {
         }
         let decoder = try self.decoder(object, path: path) ?? defaults.decoder ?? .ctc
         let timestamps = try bool(object, self.timestamps, path: path) ?? defaults.timestamps ?? false
-        return TranscriptionRequest(audio: audioData, language: language, decoder: decoder, timestamps: timestamps)
+        let model = try modelName(object, path: path) ?? defaults.model
+        return TranscriptionRequest(audio: audioData, language: language, decoder: decoder, timestamps: timestamps,
+                                    model: model)
     }
 
     /// Reads the fields that items may inherit.
@@ -64,7 +70,14 @@ enum RequestFields {
         }
         if let decoder = try decoder(object, path: path) { result.decoder = decoder }
         if let timestamps = try bool(object, timestamps, path: path) { result.timestamps = timestamps }
+        if let model = try modelName(object, path: path) { result.model = model }
         return result
+    }
+
+    /// The `model` field, trimmed; nil when absent or empty.
+    static func modelName(_ object: [String: JSONValue], path: String) throws(APIError) -> String? {
+        let name = try string(object, model, path: path)?.trimmingCharacters(in: .whitespacesAndNewlines)
+        return name?.isEmpty == false ? name : nil
     }
 
     // MARK: - Field readers

@@ -17,6 +17,8 @@ struct TranscriptionResult: Encodable, Sendable {
     var processing_ms: Double
     var tokens: [Token]?
     var words: [Word]?
+    /// In batches only: `HIT` when the answer came from the response cache, else `MISS`.
+    var cache: String?
 
     init(_ transcript: Transcript, processingMs: Double, timestamps: Bool) {
         text = transcript.text
@@ -64,8 +66,25 @@ struct HealthResponse: Encodable, Sendable {
         var sample_rate: Int?
     }
     struct Queue: Encodable, Sendable { var in_flight: Int; var workers: Int; var capacity: Int }
+    /// One entry of `models`: every model the server holds.
+    struct Entry: Encodable, Sendable {
+        var id: String
+        var `default`: Bool
+        var state: String
+        var name: String?
+        var digest: String?
+        var file: String?
+        var generation: Int?
+        var load_seconds: Double?
+        var languages: [String]?
+        var decoders: [String]?
+        var parameters: Int?
+        var reload_error: String?
+    }
     var status: String
     var model: Model
+    var models: [Entry]
+    var max_audio_seconds: Double
     var uptime_s: Double
     var version: String
     var queue: Queue
@@ -78,6 +97,10 @@ struct ModelList: Encodable, Sendable {
         var object = "model"
         var created: Int
         var owned_by = "vani"
+        /// Extension: `sha256:<hex>` of the weights file, once loaded.
+        var digest: String?
+        /// Extension: the model answering requests that name none.
+        var `default`: Bool?
     }
     var object = "list"
     var data: [Entry]
@@ -116,6 +139,8 @@ struct Reply: Sendable {
     var status: HTTPResponse.Status = .ok
     var contentType: String
     var body: ByteBuffer
+    /// Extra headers (`X-Cache`, `X-Model-Digest`).
+    var headers: [String: String] = [:]
 
     static func json<T: Encodable>(_ value: T) -> Reply {
         Reply(contentType: "application/json", body: JSONBody.encode(value))
@@ -128,6 +153,9 @@ struct Reply: Sendable {
     var response: Response {
         var fields = HTTPFields()
         fields[.contentType] = contentType
+        for (name, value) in headers.sorted(by: { $0.key < $1.key }) {
+            if let field = HeaderName(name) { fields[field] = value }
+        }
         return Response(status: status, headers: fields, body: .init(byteBuffer: body))
     }
 }

@@ -16,9 +16,18 @@ public struct ServerConfiguration: Sendable {
     public var port: Int
     /// Load the model at start-up instead of on the first request.
     public var preload: Bool
-    /// When set, every endpoint except `/health`, `/ping` and the browser page's files needs
-    /// `Authorization: Bearer KEY` or `X-API-Key: KEY`.
-    public var apiKey: String?
+    /// The accepted API keys with their names (`--api-key`, `--api-keys-file`). When any is set,
+    /// every endpoint except `/health` and `/ping` (and `/metrics` with `metricsPublic`) needs
+    /// `Authorization: Bearer KEY` or `X-API-Key: KEY` with one of them.
+    public var apiKeys: [APIKey] = []
+    /// The key of `--api-key` (named `api-key`), one of `apiKeys`; setting it replaces that entry.
+    public var apiKey: String? {
+        get { apiKeys.first { $0.name == APIKey.primaryName }?.key }
+        set {
+            apiKeys.removeAll { $0.name == APIKey.primaryName }
+            if let newValue, !newValue.isEmpty { apiKeys.insert(APIKey(name: APIKey.primaryName, key: newValue), at: 0) }
+        }
+    }
     /// Largest request body accepted, in bytes (larger gets 413).
     public var maxBodyBytes: Int
     /// Forward passes run at once (worker threads).
@@ -48,6 +57,29 @@ public struct ServerConfiguration: Sendable {
     public var timeoutSeconds: Double
     /// Most items in one batch request (`items`, or rows of `/invocations`).
     public var maxBatchItems: Int
+    /// Longest audio accepted, in seconds (longer gets 422 while it is decoded).
+    public var maxAudioSeconds: Double = 3600
+    /// Bytes of transcripts the response cache keeps (least recently used go first); 0 turns it off.
+    public var cacheBytes: Int = ServerConfiguration.defaultCacheBytes
+    /// On `/v1/audio/transcriptions`, an unknown `model` is 404 instead of meaning the default.
+    public var strictModelNames = false
+    /// `/metrics` answers without an API key.
+    public var metricsPublic = false
+    /// Requests per second allowed per API key (or client address without keys), in bursts of as
+    /// many; nil: no limit.
+    public var rateLimit: Double?
+    /// Seconds of audio per minute allowed per API key (or client address); nil: no limit.
+    public var audioSecondsPerMinute: Double?
+    /// Without API keys, rate limits count per address: with this, the last address of
+    /// `X-Forwarded-For` (the one the proxy in front added) instead of the connection's.
+    public var trustForwardedFor = false
+    /// Origins allowed by CORS (`*` for any); empty: no CORS headers at all.
+    public var corsOrigins: [String] = []
+    /// The language of requests that name none (OpenAI clients often omit it); nil: required.
+    public var defaultLanguage: String?
+
+    /// 64 MiB of transcripts: tens of thousands of answers.
+    public static let defaultCacheBytes = 64 * 1024 * 1024
     /// Serve the browser page at `/` and `/ui` (on by default; `vani serve --no-ui` turns it off).
     public var webUI = true
 
@@ -67,7 +99,6 @@ public struct ServerConfiguration: Sendable {
         self.host = host
         self.port = port
         self.preload = preload
-        self.apiKey = (apiKey?.isEmpty ?? true) ? nil : apiKey
         self.maxBodyBytes = maxBodyBytes
         self.concurrency = workers
         self.threads = perPass
@@ -75,6 +106,7 @@ public struct ServerConfiguration: Sendable {
         self.queueCapacity = max(0, queueCapacity ?? 16 * workers)
         self.timeoutSeconds = timeoutSeconds
         self.maxBatchItems = max(1, maxBatchItems)
+        self.apiKey = apiKey
     }
 
     /// The body budget in force (`bodyBudgetBytes`, or its default).
@@ -98,4 +130,55 @@ public struct ServerConfiguration: Sendable {
     public func oversubscribes(cores: Int = ProcessInfo.processInfo.activeProcessorCount) -> Bool {
         concurrency * threads > max(1, cores)
     }
+}
+
+/// An accepted API key and the name it is known by in logs, metrics, rate limits and the
+/// response cache (the key itself is never logged).
+public struct APIKey: Sendable, Equatable {
+    /// The name (`api-key` for `--api-key`; from the keys file, else `key-<line>`).
+    public var name: String
+    /// The secret the client sends.
+    public var key: String
+    /// The name of the `--api-key` key.
+    public static let primaryName = "api-key"
+
+    /// A key and its name.
+    public init(name: String, key: String) { self.name = name; self.key = key }
+
+    /// Reads an `--api-keys-file`: one key per line, `KEY` or `NAME KEY` (whitespace between);
+    /// blank lines and lines starting with `#` are skipped.
+    /// - Throws: a message naming the line, for a line with more than two fields, or a name or
+    ///   key given twice.
+    public static func parse(file contents: String) throws(APIKeyFileError) -> [APIKey] {
+        var keys: [APIKey] = []
+        for (index, raw) in contents.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = raw.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !line.isEmpty, !line.hasPrefix("#") else { continue }
+            let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+            let key: APIKey
+            switch fields.count {
+            case 1: key = APIKey(name: "key-\(index + 1)", key: fields[0])
+            case 2: key = APIKey(name: fields[0], key: fields[1])
+            default: throw APIKeyFileError(line: index + 1, reason: "expected 'KEY' or 'NAME KEY', found \(fields.count) fields")
+            }
+            if keys.contains(where: { $0.name == key.name }) {
+                throw APIKeyFileError(line: index + 1, reason: "the name '\(key.name)' is used twice")
+            }
+            if keys.contains(where: { $0.key == key.key }) {
+                throw APIKeyFileError(line: index + 1, reason: "this key is listed twice")
+            }
+            keys.append(key)
+        }
+        return keys
+    }
+}
+
+/// A line of an API keys file that could not be read.
+public struct APIKeyFileError: Error, CustomStringConvertible, Sendable {
+    /// 1-based line number.
+    public var line: Int
+    /// What is wrong with it.
+    public var reason: String
+    /// "line N: reason; the file holds one 'KEY' or 'NAME KEY' per line".
+    public var description: String { "line \(line): \(reason); the file holds one 'KEY' or 'NAME KEY' per line" }
 }

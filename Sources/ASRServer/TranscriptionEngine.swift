@@ -1,23 +1,52 @@
 // The one thing the service needs from the pipeline: a loaded model that resolves a language
-// code once and turns audio file bytes into a Transcript. `Recognizer` is the real one; tests
-// plug in a fake with the same shape.
+// code once, decodes audio file bytes to samples, and turns samples into a Transcript.
+// `Recognizer` is the real one; tests plug in a fake with the same shape.
+//
+// Decoding and transcription are two calls so that the service can look at the samples in
+// between: the response cache (ResponseCache.swift) keys on a hash of the decoded samples.
 
 import ASR
 import Foundation
 
 /// A loaded speech-recognition model as the HTTP service sees it.
 ///
-/// `transcribe` is synchronous and may run BLAS for seconds: the service calls it only from
-/// its own worker threads, never from an event loop or the Swift cooperative pool.
+/// `decodeAudio` and `transcribe` are synchronous and may run for seconds: the service calls
+/// them only from its own worker threads, never from an event loop or the Swift cooperative pool.
 public protocol TranscriptionEngine: Sendable {
     /// Name, languages, decoders and size of the model, for `/health` and `/v1/models`.
     var info: ModelInfo { get }
+    /// Settings of this engine, other than the weights, that change its answers (long-audio
+    /// chunking, and precision or segmentation once they exist), as one string for the response
+    /// cache's key. Engines whose answers depend on nothing else return "".
+    var answerSettings: String { get }
     /// The language `code` names (checked once, at the door).
     /// - Throws: `.unknownLanguage` unless the model offers it.
     func language(_ code: String) throws(RecognizerError) -> Language
-    /// Decodes an audio file's bytes (WAV, FLAC, OGG, MP3, …) and transcribes it.
-    /// - Throws: `RecognizerError` (`.audio` with its `AudioError`, `.decoderUnavailable`).
-    func transcribe(audio: Data, language: Language, decoder: DecoderKind) throws(RecognizerError) -> Transcript
+    /// Decodes an audio file's bytes (WAV, FLAC, OGG, MP3, …) to validated mono samples at the
+    /// model's rate.
+    /// - Throws: `.audio` with its `AudioError`.
+    func decodeAudio(_ audio: Data) throws(RecognizerError) -> [Float]
+    /// Transcribes samples from `decodeAudio(_:)` (validated there, not checked again).
+    /// - Throws: `.decoderUnavailable`.
+    func transcribe(decodedSamples: [Float], language: Language, decoder: DecoderKind) throws(RecognizerError) -> Transcript
 }
 
-extension Recognizer: TranscriptionEngine {}
+extension TranscriptionEngine {
+    /// No settings beyond the weights.
+    public var answerSettings: String { "" }
+
+    /// Decodes an audio file's bytes and transcribes them.
+    /// - Throws: `RecognizerError` (`.audio` with its `AudioError`, `.decoderUnavailable`).
+    public func transcribe(audio: Data, language: Language, decoder: DecoderKind) throws(RecognizerError) -> Transcript {
+        try transcribe(decodedSamples: decodeAudio(audio), language: language, decoder: decoder)
+    }
+}
+
+extension Recognizer: TranscriptionEngine {
+    /// The long-audio windows and the device: the same weights answer differently under other
+    /// windows, and may differ in the last bits on another device.
+    public var answerSettings: String {
+        let chunking = options.chunking
+        return "chunking=\(chunking.maxWindow)/\(chunking.window)/\(chunking.overlap) device=\(options.device.rawValue)"
+    }
+}

@@ -136,12 +136,11 @@ func rawJSON(_ response: String) -> [String: Any] {
                 }
             }
             try await Task.sleep(for: .milliseconds(300))
-            // Meanwhile a normal client is served at once.
-            let started = ContinuousClock.now
+            // Meanwhile a normal client is served: with one worker and no queue, any trickling
+            // upload that held a place would have it refused with 503.
             let normal = try await client.execute(uri: "/asr", method: .post, headers: .json,
                                                   body: jsonBody(["audio": base64WAV(), "language": "hi"]))
             #expect(normal.status == .ok, "\(normal.text)")
-            #expect((ContinuousClock.now - started).seconds < 1.5)
             for reply in await trickle.value {
                 #expect(reply.hasPrefix("HTTP/1.1 408"), "\(reply)")
                 #expect(reply.contains("too slowly"), "\(reply)")

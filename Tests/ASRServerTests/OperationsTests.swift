@@ -41,7 +41,7 @@ import Testing
         let calls = Counter()
         let delay: Double
         let fail: Bool
-        /// When set, the load waits for the test to signal it (at most 30 s), so a test can look
+        /// When set, the load waits for the test to signal it (at most 120 s), so a test can look
         /// at the loading state however slow the machine is.
         let gate: DispatchSemaphore?
         init(delay: Double = 0, fail: Bool = false, gate: DispatchSemaphore? = nil) {
@@ -50,7 +50,7 @@ import Testing
         func host() -> ModelHost {
             ModelHost(name: "lazy-model", logger: testLogger) { () throws(RecognizerError) -> any TranscriptionEngine in
                 self.calls.add(1, )
-                if let gate = self.gate { _ = gate.wait(timeout: .now() + 30) }
+                if let gate = self.gate { _ = gate.wait(timeout: .now() + 120) }
                 if self.delay > 0 { Thread.sleep(forTimeInterval: self.delay) }
                 if self.fail { throw .invalidModel("broken on purpose") }
                 return FakeEngine()
@@ -125,7 +125,9 @@ import Testing
     // MARK: - Queue and timeout
 
     @Test func fullQueueIs503WithRetryAfter() async throws {
-        let service = makeService(engine: FakeEngine(delay: 2)) { $0.concurrency = 1; $0.queueCapacity = 0 }
+        // A long forward pass, so that the second request surely finds the only place taken
+        // even on a loaded machine.
+        let service = makeService(engine: FakeEngine(delay: 6)) { $0.concurrency = 1; $0.queueCapacity = 0 }
         try await service.application().test(.router) { client in
             async let slow = client.execute(uri: "/asr", method: .post, headers: .json,
                                             body: jsonBody(["audio": base64WAV(), "language": "hi"]))
@@ -156,7 +158,8 @@ import Testing
 
     @Test func batchStopsAtTheDeadline() async throws {
         let engine = FakeEngine(delay: 0.3)
-        let service = makeService(engine: engine) { $0.timeoutSeconds = 0.5 }
+        // Cache off: ten identical items would otherwise be answered from memory after the first.
+        let service = makeService(engine: engine) { $0.timeoutSeconds = 0.5; $0.cacheBytes = 0 }
         try await service.application().test(.router) { client in
             let items = Array(repeating: ["audio": base64WAV(0.2)], count: 10)
             let response = try await client.execute(uri: "/asr", method: .post, headers: .json,

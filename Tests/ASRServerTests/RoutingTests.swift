@@ -13,13 +13,18 @@ import Testing
         let service = makeService { $0.webUI = false }  // the page's routes: WebUITests
         let router = service.router()
         let registered = Set(router.routes.map { "\($0.method.rawValue) \($0.path)" })
-        #expect(registered == ["GET /health", "GET /ping", "GET /version", "POST /asr", "POST /invocations",
-                               "POST /v1/audio/transcriptions", "GET /v1/models"])
-        #expect(service.routeTable.paths == ["/asr", "/health", "/invocations", "/ping", "/v1/audio/transcriptions",
-                                             "/v1/models", "/version"])
+        #expect(registered == ["GET /health", "GET /ping", "GET /version", "GET /metrics", "POST /asr", "POST /invocations",
+                               "POST /v1/audio/transcriptions", "GET /v1/models", "GET /v1/models/{name}",
+                               "POST /v1/models/{name}/reload"])
+        #expect(service.routeTable.paths == ["/asr", "/health", "/invocations", "/metrics", "/ping", "/v1/audio/transcriptions",
+                                             "/v1/models", "/v1/models/{name}", "/v1/models/{name}/reload", "/version"])
         #expect(service.routeTable.allowed("/health") == ["GET", "HEAD"], "GET routes answer HEAD too")
         #expect(service.routeTable.allowed("/asr") == ["POST"])
         #expect(service.routeTable.allowed("/nope") == nil)
+        // Paths with parameters match their route, for 405 and the metrics' endpoint label.
+        #expect(service.routeTable.allowed("/v1/models/x/reload") == ["POST"])
+        #expect(service.routeTable.pattern(for: "/v1/models/x") == "/v1/models/{name}")
+        #expect(service.routeTable.pattern(for: "/v1/models/x/y") == nil)
     }
 
     @Test func notFoundAndMethodNotAllowedComeFromTheTable() async throws {

@@ -18,12 +18,16 @@ struct FakeEngine: TranscriptionEngine {
     static let text = "नमस्ते दुनिया"
     let info: ModelInfo
     var delay: Double = 0
-    /// Counts calls to `transcribe`.
+    /// What it answers (`FakeEngine.text` unless told otherwise: reload tests tell engines apart).
+    var text: String = FakeEngine.text
+    /// Counts calls to `transcribe` (cache hits do not call it).
     let calls = Counter()
 
-    init(delay: Double = 0, languages: [String] = ["hi", "ta", "bn"], decoders: [String] = ["ctc", "rnnt"]) {
+    init(delay: Double = 0, languages: [String] = ["hi", "ta", "bn"], decoders: [String] = ["ctc", "rnnt"],
+         name: String = "fake-indicconformer", text: String = FakeEngine.text) {
         self.delay = delay
-        self.info = makeModelInfo(name: "fake-indicconformer", languages: languages, decoders: decoders)
+        self.text = text
+        self.info = makeModelInfo(name: name, languages: languages, decoders: decoders)
     }
 
     func language(_ code: String) throws(RecognizerError) -> Language {
@@ -32,20 +36,29 @@ struct FakeEngine: TranscriptionEngine {
                         ctcBlock: 0..<3, postNet: nil)
     }
 
-    func transcribe(audio: Data, language resolved: Language, decoder: DecoderKind) throws(RecognizerError) -> Transcript {
+    /// As many samples as the WAV lasts at 16 kHz, their values taken from the file's bytes (so
+    /// that different files hash differently).
+    func decodeAudio(_ audio: Data) throws(RecognizerError) -> [Float] {
+        let duration = try Self.wavDuration(audio)
+        let count = Int((duration * 16000).rounded())
+        guard count >= 400 else { throw .audio(.tooShort(samples: count, minimum: 400)) }
+        let bytes = [UInt8](audio)
+        return (0..<count).map { Float(bytes[(44 + $0) % bytes.count]) / 255 }
+    }
+
+    func transcribe(decodedSamples samples: [Float], language resolved: Language,
+                    decoder: DecoderKind) throws(RecognizerError) -> Transcript {
         calls.add(1)
         let language = resolved.code
         guard info.decoders.contains(decoder) else { throw .decoderUnavailable(decoder) }
         if delay > 0 { Thread.sleep(forTimeInterval: delay) }
-        let duration = try Self.wavDuration(audio)
-        let samples = Int((duration * 16000).rounded())
-        guard samples >= 400 else { throw .audio(.tooShort(samples: samples, minimum: 400)) }
+        let duration = Double(samples.count) / 16000
         let tokens = [
             TokenTiming(text: " नम", id: 10, start: 0.08, end: 0.24, logProb: -0.1),
             TokenTiming(text: "स्ते", id: 11, start: 0.24, end: 0.40, logProb: -0.2),
             TokenTiming(text: " दुनिया", id: 12, start: 0.56, end: 0.88, logProb: -0.3),
         ]
-        return Transcript(text: Self.text, language: language, decoder: decoder, duration: duration,
+        return Transcript(text: text, language: language, decoder: decoder, duration: duration,
                           confidence: -0.2, tokens: tokens)
     }
 

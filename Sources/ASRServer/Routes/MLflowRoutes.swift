@@ -33,12 +33,15 @@ extension ASRService {
                            "the body must be a JSON object with 'audio' and 'language' (or 'items': [...])")
         }
         if let itemsValue = object["items"] {
-            let defaults = try RequestFields.defaults(object)
+            let defaults = try RequestFields.defaults(object, inherited: requestDefaults)
             let items = try batchItems(itemsValue, field: "items", defaults: defaults)
-            return .json(BatchResponse(results: try results(items, scope: scope, deadline: deadline)))
+            let batch = try results(items, scope: scope, deadline: deadline)
+            return tagged(.json(BatchResponse(results: batch.outcomes)), model: batch.model)
         }
-        let item = try RequestFields.item(object)
-        return .json(try result(item, engine: try engine(scope), scope: scope).get())
+        let item = try RequestFields.item(object, defaults: requestDefaults)
+        let model = try loaded(try modelHost(item.model, lenient: false), scope)
+        let (answer, cache) = try result(item, model: model, scope: scope).get()
+        return tagged(.json(answer), model: model, cache: cache)
     }
 
     func batchItems(_ value: JSONValue, field: String, defaults: RequestDefaults) throws(APIError) -> [ParsedItem] {
@@ -72,10 +75,12 @@ extension ASRService {
         }
         let present = Self.invocationKeys.filter { object[$0] != nil }
         guard present.count == 1, let key = present.first, let payload = object[key] else { throw invocationFormatError() }
-        var defaults = RequestDefaults()
+        // A top-level `model` (beside the data) or `params.model` picks the model.
+        var defaults = requestDefaults
+        if let model = try RequestFields.modelName(object, path: "") { defaults.model = model }
         if let params = object["params"], params != .null {
             guard case .object(let paramsObject) = params else { throw APIError.wrongType("params", expected: "an object") }
-            defaults = try RequestFields.defaults(paramsObject, path: "params.")
+            defaults = try RequestFields.defaults(paramsObject, path: "params.", inherited: defaults)
         }
         let rows = try invocationRows(payload, key: key)
         guard !rows.isEmpty else { throw APIError.invalid("field '\(key)' holds no rows: send at least one") }
@@ -91,9 +96,11 @@ extension ASRService {
         }
         // One row: its error is the request's error, as MLflow's scoring server answers.
         if items.count == 1, case .failure(let error) = items[0] { throw error }
-        let outcomes = try results(items, scope: scope, deadline: deadline)
-        if outcomes.count == 1, case .failure(let error) = outcomes[0] { throw error }
-        return .json(PredictionsResponse(predictions: outcomes))
+        let batch = try results(items, scope: scope, deadline: deadline, inBatch: items.count > 1)
+        if batch.outcomes.count == 1, case .failure(let error) = batch.outcomes[0] { throw error }
+        // One row is one transcription: its cache status goes in the header, as on /asr.
+        return tagged(.json(PredictionsResponse(predictions: batch.outcomes)), model: batch.model,
+                      cache: items.count == 1 ? batch.cache[0] : nil)
     }
 
     func invocationFormatError() -> APIError {

@@ -15,7 +15,13 @@ struct OpenAIRoutes {
                 try service.openAITranscription(body: body, scope: scope, deadline: deadline)
             }
         }
-        router.get("/v1/models") { _, _ in service.models().response }
+        router.get("/v1/models") { _, _ in service.modelList().response }
+        router.get("/v1/models/{name}") { _, context in
+            try service.modelEntry(context.parameters.require("name")).response
+        }
+        router.post("/v1/models/{name}/reload") { _, context in
+            try await service.reloadModel(context.parameters.require("name"), context: context).response
+        }
     }
 }
 
@@ -41,9 +47,17 @@ extension ASRService {
         for value in granularities where value != "word" && value != "segment" {
             throw APIError.invalid("field 'timestamp_granularities[]' takes 'word' or 'segment', not '\(clip(value))'")
         }
-        let item = try RequestFields.item(form.textFields(excluding: ["file"]),
+        let item = try RequestFields.item(form.textFields(excluding: ["file"]), defaults: requestDefaults,
                                           audio: Data(file.body.readableBytesView))
-        let transcript = try transcribe(item, engine: try engine(scope), scope: scope).get()
+        // OpenAI clients send their own model names (`whisper-1`): those mean the default model
+        // unless --strict-model-names.
+        let model = try loaded(try modelHost(item.model, lenient: true), scope)
+        let (transcript, cache) = try transcribe(item, model: model, scope: scope).get()
+        return tagged(openAIReply(transcript, format: format, granularities: granularities), model: model, cache: cache)
+    }
+
+    /// The transcript in the `response_format` asked for.
+    func openAIReply(_ transcript: Transcript, format: ResponseFormat, granularities: Set<String>) -> Reply {
         let formatter = SubtitleFormatter()
         switch format {
         case .json: return .json(OpenAITextResponse(text: transcript.text))
@@ -70,9 +84,19 @@ extension ASRService {
         }
     }
 
-    /// OpenAI's model list: the one model this service holds.
-    func models() -> Reply {
-        let name = host.snapshot.info?.name ?? host.name
-        return .json(ModelList(data: [.init(id: name, created: Int(startedDate.timeIntervalSince1970))]))
+    /// OpenAI's model list: every model this service holds, by the name clients select it with.
+    func modelList() -> Reply {
+        .json(ModelList(data: models.hosts.map(modelListEntry)))
+    }
+
+    /// One model, as OpenAI's "retrieve model" answers.
+    func modelEntry(_ name: String) throws(APIError) -> Reply {
+        guard let host = models.host(named: name) else { throw APIError.unknownModel(name, available: models.names) }
+        return .json(modelListEntry(host))
+    }
+
+    func modelListEntry(_ host: ModelHost) -> ModelList.Entry {
+        .init(id: host.name, created: Int(startedDate.timeIntervalSince1970), digest: host.details.loaded?.digest,
+              default: host === models.defaultHost)
     }
 }
