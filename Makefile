@@ -3,8 +3,8 @@
 #   make test  installs what is missing, builds, runs the whole test suite
 
 SHELL := /bin/bash
-APT_PACKAGES := libopenblas-dev libfftw3-dev libsndfile1-dev libsoxr-dev pkg-config
-PKGCONFIG_MODULES := openblas fftw3f sndfile soxr
+APT_PACKAGES := libopenblas-dev libfftw3-dev libsndfile1-dev libsoxr-dev libavformat-dev libavcodec-dev libavutil-dev pkg-config
+PKGCONFIG_MODULES := openblas fftw3f sndfile soxr libavformat libavcodec libavutil
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SAMPLE ?= Samples/hi-sample.wav
 LANGUAGE ?= hi

@@ -166,18 +166,20 @@ public final class Recognizer: Sendable {
         return batch.map { transcribeValidated($0, language: language, decoder: decoder) }
     }
 
-    /// Decodes an audio file's bytes (WAV, FLAC, OGG, MP3, …), mixes to mono, resamples to the
-    /// model's rate and transcribes it in `language` (resolved with `language(_:)`).
+    /// Decodes an audio file's bytes (WAV, FLAC, OGG, MP3, WebM, MP4/M4A, …), mixes to mono,
+    /// resamples to the model's rate and transcribes it in `language` (resolved with
+    /// `language(_:)`). A truncated file is transcribed as far as it goes, with the decoder's
+    /// warning in `Transcript.warnings`; libraries' messages go to `AudioLog.logger`.
     /// - Throws: `.decoderUnavailable`, `.audio` with the decoder's `AudioError`.
     public func transcribe(audio: Data, language: Language,
                            decoder kind: DecoderKind = .ctc) throws(RecognizerError) -> Transcript {
         let decoder = try decoder(kind, for: language)
-        let samples: [Float]
+        let prepared: PreparedAudio
         do {
-            samples = try AudioDecoder.load(audio, sampleRate: config.frontend.sampleRate,
-                                            maxSeconds: options.maxAudioSeconds)
+            prepared = try AudioDecoder.prepare(audio, sampleRate: config.frontend.sampleRate,
+                                                maxSeconds: options.maxAudioSeconds)
         } catch { throw .audio(error) }
-        return transcribeValidated(samples, language: language, decoder: decoder)
+        return transcribeValidated(prepared.samples, language: language, decoder: decoder, warnings: prepared.warnings)
     }
 
     /// `transcribe(audio:language:decoder:)` with the language given by its code.

@@ -114,6 +114,9 @@ public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
             case .tooShort, .tooLong, .nonFiniteSamples, .outOfRange, .noSamples:
                 // Decodable audio the model cannot take: the message says what to send instead.
                 return unprocessableAudio(audio.description)
+            case .textNotAudio:
+                // Not a decoding failure: the client sent text where the file belongs.
+                return unprocessableAudio(audio.description)
             case .empty, .notAudio, .malformed, .unsupported, .truncated, .decodeFailed, .noChannels,
                  .tooManyChannels, .badSampleRate, .resampleFailed:
                 // The decoder's message already says which formats it reads.

@@ -97,7 +97,13 @@ extension ASRService {
     func transcribe(_ item: TranscriptionRequest, engine: any TranscriptionEngine, scope: Scope) -> Result<Transcript, APIError> {
         do throws(RecognizerError) {
             let language = try engine.language(item.language)
-            return .success(try engine.transcribe(audio: item.audio, language: language, decoder: item.decoder))
+            // The audio libraries' messages and the decoder's warnings go to this request's log.
+            let outcome: Result<Transcript, RecognizerError> = AudioLog.$logger.withValue(scope.logger) {
+                do throws(RecognizerError) {
+                    return .success(try engine.transcribe(audio: item.audio, language: language, decoder: item.decoder))
+                } catch { return .failure(error) }
+            }
+            return .success(try outcome.get())
         } catch {
             if let mapped = APIError.from(error) { return .failure(mapped) }
             scope.logger.error("transcription failed", metadata: ["error": "\(error)"])
