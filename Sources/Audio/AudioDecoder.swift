@@ -100,14 +100,28 @@ public enum AudioDecoder {
             return try decodeWithSndfile(MemorySource(raw), maxSeconds: maxSeconds)
         } catch {
             switch error {
-            case .notAudio, .unsupported, .malformed: sndfileError = error
-            default: throw error   // opened and read by libsndfile: its verdict stands
+            // FFmpeg gets its turn on what libsndfile cannot open or read to the end: a cut
+            // FLAC, Ogg or CAF is decoded as far as it goes there, with the same warning.
+            case .notAudio, .unsupported, .malformed, .decodeFailed: sndfileError = error
+            default: throw error   // decoded by libsndfile and refused on its merits
             }
         }
-        switch try FFmpegDecoder.decode(raw, maxSeconds: maxSeconds) {
+        // Text (a file name, a path, a form field) is said to be text, before FFmpeg's probe
+        // takes it for a subtitle or playlist format.
+        if case .notAudio = sndfileError, let text = Sniff.text(raw) { throw .textNotAudio(preview: text) }
+        let outcome: FFmpegDecoder.Outcome
+        do throws(AudioError) {
+            outcome = try FFmpegDecoder.decode(raw, maxSeconds: maxSeconds)
+        } catch {
+            // Both libraries recognised the format and failed: say what each found.
+            throw sndfileError.combined(with: error)
+        }
+        switch outcome {
         case .decoded(let audio): return audio
-        case .unrecognised:
-            if case .notAudio = sndfileError, let text = Sniff.text(raw) { throw .textNotAudio(preview: text) }
+        case .unrecognised(let why):
+            if case .notAudio(let detail) = sndfileError {
+                throw .notAudio(detail: "libsndfile: \(detail); FFmpeg: \(why)")
+            }
             throw sndfileError
         }
     }
@@ -252,6 +266,28 @@ public enum AudioDecoder {
         }
         let encoding = info(sub)?.name.map { String(cString: $0) } ?? String(sub, radix: 16)
         return "\(container): \(encoding)"
+    }
+}
+
+extension AudioError {
+    /// libsndfile's error (`self`) after FFmpeg also failed with `other`: FFmpeg's alone when
+    /// libsndfile did not recognise the bytes (it names the container and codec found), else
+    /// libsndfile's case with both details.
+    func combined(with other: AudioError) -> AudioError {
+        func detail(_ e: AudioError) -> String? {
+            switch e {
+            case .malformed(let d), .unsupported(let d), .decodeFailed(let d), .notAudio(let d): return d
+            default: return nil
+            }
+        }
+        guard let mine = detail(self), let theirs = detail(other) else { return other }
+        switch self {
+        case .notAudio: return other
+        case .malformed: return .malformed(detail: "libsndfile: \(mine); FFmpeg: \(theirs)")
+        case .unsupported: return .unsupported(detail: "libsndfile: \(mine); FFmpeg: \(theirs)")
+        case .decodeFailed: return .decodeFailed(detail: "libsndfile: \(mine); FFmpeg: \(theirs)")
+        default: return other
+        }
     }
 }
 

@@ -28,7 +28,7 @@ public enum AudioLog {
     static func installFFmpegCallback() { _ = installed }
 
     private static let installed: Bool = {
-        av_log_set_callback(ffmpegLogCallback)
+        vani_install_av_log_callback()
         return true
     }()
 
@@ -91,18 +91,11 @@ private func level(ffmpeg value: Int32) -> Logger.Level {
     }
 }
 
-/// `av_log`'s callback: formats the message and hands it to `AudioLog`.
-private let ffmpegLogCallback: @convention(c) (UnsafeMutableRawPointer?, Int32, UnsafePointer<CChar>?,
-                                               CVaListPointer) -> Void = { context, value, format, arguments in
-    guard let format, value <= AV_LOG_DEBUG else { return }
+/// Where the shim's `av_log` callback sends each formatted line (Sources/CFFmpeg/shim.h).
+@_cdecl("vani_audio_log_line")
+func vaniAudioLogLine(_ value: Int32, _ line: UnsafePointer<CChar>?, _ component: UnsafePointer<CChar>?) {
+    guard let line else { return }
     let level = level(ffmpeg: value)
     guard level >= AudioLog.logger.logLevel else { return }
-    var component: UnsafePointer<CChar>?
-    var buffer = [CChar](repeating: 0, count: 1024)
-    let written = buffer.withUnsafeMutableBufferPointer {
-        vani_av_log_format(context, format, arguments, $0.baseAddress, Int32($0.count), &component)
-    }
-    guard written > 0 else { return }
-    let text = String(cString: buffer)
-    AudioLog.library("ffmpeg", component: component.map { String(cString: $0) }, level: level, text)
+    AudioLog.library("ffmpeg", component: component.map { String(cString: $0) }, level: level, String(cString: line))
 }

@@ -61,10 +61,17 @@ enum FFmpegDecoder {
         // A playlist or reference file must never make FFmpeg open a local path or a URL.
         vani_forbid_nested_io(format)
         var formatPointer: UnsafeMutablePointer<AVFormatContext>? = format
-        let opened = avformat_open_input(&formatPointer, nil, nil, nil)
+        // FFmpeg's own probe takes any score above 0 ("misdetection possible"): noise would be
+        // decoded as MPEG audio. Only a confident guess is opened, with the demuxer it chose.
+        guard let (inputFormat, probed) = probe(bytes) else {
+            avformat_free_context(format)
+            return .unrecognised("no container recognised")
+        }
+        let opened = avformat_open_input(&formatPointer, nil, inputFormat, nil)
         guard opened >= 0, let openedFormat = formatPointer else {
             // avformat_open_input frees the context on failure.
-            return .unrecognised(errorString(opened))
+            throw .malformed(detail: "\(probed.description) found, but FFmpeg cannot open it (\(errorString(opened)))"
+                             + indexHint(probed.container))
         }
         format = openedFormat
         defer { avformat_close_input(&formatPointer) }
@@ -86,8 +93,9 @@ enum FFmpegDecoder {
                 found.codecLongName = avcodec_descriptor_get(audio).map { String(cString: $0.pointee.long_name) }
                 throw .unsupported(detail: "\(found.description): this build of FFmpeg has no decoder for it")
             }
-            if info < 0 && streams.isEmpty {
-                throw .malformed(detail: "\(found.description): \(errorString(info))")
+            if streams.isEmpty {
+                throw .malformed(detail: "\(found.description) holds no streams"
+                                 + (info < 0 ? " (\(errorString(info)))" : "") + indexHint(container))
             }
             throw .notAudio(detail: "\(found.description) holds no audio stream"
                             + (streams.isEmpty ? "" : " (streams: \(streams.joined(separator: ", ")))"))
@@ -165,6 +173,9 @@ enum FFmpegDecoder {
                                              detail: "the last frame is incomplete"))
         } else if let declaredSeconds, decoded < declaredSeconds - max(0.1, 0.02 * declaredSeconds) {
             audio.warnings.append(.truncated(container: name, expectedSeconds: declaredSeconds, decodedSeconds: decoded))
+        } else if let cut = Sniff.containerCut(bytes) {
+            // The demuxer stopped quietly at the cut: the container's own sizes tell.
+            audio.warnings.append(.truncated(container: name, expectedSeconds: nil, decodedSeconds: decoded, detail: cut))
         }
         let skipped = state.failedPackets - (lastPacketFailed ? 1 : 0)
         if skipped > 0 {
@@ -287,6 +298,31 @@ enum FFmpegDecoder {
         return nil
     }
 
+    /// Why a container with its index after the audio says nothing when cut.
+    static func indexHint(_ container: String) -> String {
+        if container.hasPrefix("mov,") { return "; an MP4/M4A/3GP cut before its index ('moov', written after the audio) cannot be read" }
+        if container == "caf" { return "; a CAF cut before its packet table ('pakt', written after the audio) cannot be read" }
+        return ""
+    }
+
+    /// The container FFmpeg's probe finds in the first bytes (up to 1 MiB), when it is sure
+    /// enough: a score above `AVPROBE_SCORE_RETRY` (a magic number or several consistent frames).
+    static func probe(_ bytes: UnsafeRawBufferPointer) -> (UnsafePointer<AVInputFormat>, Found)? {
+        let size = min(bytes.count, 1 << 20)
+        var buffer = [UInt8](repeating: 0, count: size + Int(AVPROBE_PADDING_SIZE))
+        buffer.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[0..<size])) }
+        return buffer.withUnsafeMutableBufferPointer { pointer -> (UnsafePointer<AVInputFormat>, Found)? in
+            var data = AVProbeData()
+            data.buf = pointer.baseAddress
+            data.buf_size = Int32(size)
+            data.filename = nil
+            var score: Int32 = 0
+            guard let format = av_probe_input_format3(&data, 1, &score), score > AVPROBE_SCORE_RETRY else { return nil }
+            let name = String(cString: format.pointee.name)
+            return (format, Found(container: name, containerLongName: format.pointee.long_name.map { String(cString: $0) } ?? name))
+        }
+    }
+
     static func firstAudioCodec(_ format: UnsafeMutablePointer<AVFormatContext>) -> AVCodecID? {
         for i in 0..<Int(format.pointee.nb_streams) {
             if let parameters = format.pointee.streams[i]?.pointee.codecpar,
@@ -300,7 +336,7 @@ enum FFmpegDecoder {
     static func errorString(_ code: Int32) -> String {
         var buffer = [CChar](repeating: 0, count: 256)
         _ = buffer.withUnsafeMutableBufferPointer { av_strerror(code, $0.baseAddress, $0.count) }
-        return String(cString: buffer)
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// AVERROR_DECODER_NOT_FOUND (FFERRTAG(0xF8,'D','E','C')).

@@ -16,17 +16,25 @@ static inline int vani_averror_eagain(void) { return AVERROR(EAGAIN); }
 static inline int vani_averror_eof(void) { return AVERROR_EOF; }
 static inline int vani_averror_eperm(void) { return AVERROR(EPERM); }
 
-/* Formats one av_log call into `line` (NUL-terminated, cut at `size`); `*component` is the
-   logging context's item name ("mp3float", "matroska,webm", ...) or NULL. */
-static inline int vani_av_log_format(void *avcl, const char *fmt, va_list vl, char *line, int size,
-                                     const char **component) {
-    *component = NULL;
+/* Where av_log lines go: defined in Swift (Sources/Audio/AudioLog.swift, @_cdecl), called with
+   the formatted line, its AV_LOG_* level and the logging component's name (or NULL). */
+extern void vani_audio_log_line(int level, const char *line, const char *component);
+
+/* av_log's callback: formats the message (Swift cannot take a va_list in a C callback) and hands
+   it to Swift. Lines above AV_LOG_VERBOSE are dropped before formatting. */
+static inline void vani_av_log_trampoline(void *avcl, int level, const char *fmt, va_list vl) {
+    if (level > AV_LOG_VERBOSE || fmt == NULL) return;
+    const char *component = NULL;
     if (avcl) {
         const AVClass *cls = *(const AVClass **)avcl;
-        if (cls) *component = cls->item_name ? cls->item_name(avcl) : cls->class_name;
+        if (cls) component = cls->item_name ? cls->item_name(avcl) : cls->class_name;
     }
-    return vsnprintf(line, (size_t)size, fmt, vl);
+    char line[1024];
+    if (vsnprintf(line, sizeof line, fmt, vl) > 0) vani_audio_log_line(level, line, component);
 }
+
+/* Sends every av_log line of the process to `vani_audio_log_line`. */
+static inline void vani_install_av_log_callback(void) { av_log_set_callback(vani_av_log_trampoline); }
 
 /* The io_open callback type of AVFormatContext: refuses every nested open, so a playlist or
    reference inside an upload can never make FFmpeg read a local file or a URL. */

@@ -59,8 +59,9 @@ let containerCases: [ContainerCase] = [
     }
 
     @Test func noAudioStreamNamesContainerAndStreams() throws {
+        let video = try Self.data("video_only.mp4")
         do {
-            let d = try AudioDecoder.decode(Self.data("video_only.mp4"))
+            let d = try AudioDecoder.decode(video)
             Issue.record("decoded \(d.samples.count) samples from a video-only file")
         } catch {
             print("[container] video_only.mp4: \(error)")
@@ -138,10 +139,10 @@ let containerCases: [ContainerCase] = [
 
     /// Every container, cut to 60 %, decodes with a `truncated` warning; whole, with none.
     @Test(arguments: [
-        "audio/wav_s16.wav", "audio/flac_s16.flac", "audio/ogg_vorbis.ogg", "audio/opus_48k.opus", "audio/mp3_44k.mp3",
-        "audio/containers/webm_opus.webm", "audio/containers/m4a_aac.m4a", "audio/containers/aac_adts.aac",
-        "audio/containers/amr_nb.amr", "audio/containers/amr_nb.3gp", "audio/containers/caf_alac.caf",
-        "audio/containers/caf_opus.caf", "audio/containers/wma_v2.wma",
+        "audio/wav_s16.wav", "audio/containers/flac_1s.flac", "audio/containers/vorbis_4s.ogg",
+        "audio/containers/opus_4s.opus", "audio/mp3_44k.mp3", "audio/containers/webm_opus.webm",
+        "audio/containers/m4a_aac.m4a", "audio/containers/aac_adts.aac", "audio/containers/amr_nb.amr",
+        "audio/containers/amr_nb.3gp", "audio/containers/wma_v2.wma", "audio/inputs/b2-14a-browser.webm",
     ])
     func cutFilesWarnEverywhere(_ path: String) throws {
         let whole = try Data(contentsOf: Fixtures.url(path))
@@ -151,6 +152,24 @@ let containerCases: [ContainerCase] = [
         #expect(codes.contains("truncated"), "\(path) cut: \(cut.warnings)")
         #expect(cut.samples.count < full.samples.count, "\(path): a cut file holds less")
         #expect(cut.samples.count > 0)
+    }
+
+    /// Containers whose index follows the audio (CAF's packet table, an MP4 written without
+    /// faststart) cannot be read once cut: refused, naming the container and the missing index.
+    @Test(arguments: ["caf_alac.caf", "caf_opus.caf", "aac_moov_last.m4a"])
+    func cutBeforeTheIndexIsNamed(_ file: String) throws {
+        let whole = try Data(contentsOf: Fixtures.url("audio/containers/\(file)"))
+        #expect(throws: Never.self) { try AudioDecoder.decode(whole) }
+        let cut = whole.prefix(whole.count * 6 / 10)
+        do {
+            let d = try AudioDecoder.decode(cut)
+            Issue.record("\(file): decoded \(d.samples.count) samples without an index")
+        } catch {
+            print("[truncated] \(file) at 60 %: \(error)")
+            guard case .malformed(let detail) = error else { Issue.record("\(file): \(error)"); return }
+            #expect(detail.contains(file.hasSuffix(".caf") ? "'caf'" : "mov,mp4"), "\(detail)")
+            #expect(detail.contains(file.hasSuffix(".caf") ? "pakt" : "moov"), "\(detail)")
+        }
     }
 
     /// A WAV a few samples short of its header, at the model's input: decoded, warned.

@@ -17,7 +17,15 @@ ff -i source.wav -ar 48000 -c:a libopus -b:a 32k -f webm webm_opus.webm         
 ff -i source.wav -ar 44100 -ac 2 -c:a aac -b:a 96k -movflags +faststart m4a_aac.m4a  # Safari, iPhone voice memos
 ff -i source.wav -ar 22050 -c:a aac -b:a 48k -f adts aac_adts.aac                   # raw AAC (ADTS)
 sox source.wav -r 8000 -C 7 -t amr-nb amr_nb.amr                                             # AMR-NB 12.2 kbit/s (Android)
-ff -i amr_nb.amr -c:a copy -f 3gp amr_nb.3gp                                        # the same stream in 3GP
+ff -i amr_nb.amr -c:a copy -movflags +faststart -f 3gp amr_nb.3gp                  # the same stream in 3GP
+# An M4A with its index ('moov') after the audio, as many phone recorders write it: cut, it
+# cannot be read at all, and the error must say what was found.
+ff -i source.wav -t 0.3 -c:a aac -b:a 32k -f ipod aac_moov_last.m4a
+# libsndfile's own formats, long enough that a cut at 60 % leaves whole frames and Ogg pages
+# (an Ogg page holds ~1 s).
+sox source.wav flac_1s.flac
+sox "$root/Samples/hi-sample.wav" -C 3 vorbis_4s.ogg
+ff -i "$root/Samples/hi-sample.wav" -ar 48000 -c:a libopus -b:a 24k -page_duration 500000 -f ogg opus_4s.opus
 ff -i source.wav -c:a alac -f caf caf_alac.caf                                      # Apple Core Audio Format
 ff -i source.wav -ar 48000 -c:a libopus -b:a 32k -f caf caf_opus.caf               # CAF holding Opus (libsndfile: no;
                                                                                     # ffmpeg 5.1 cannot mux AAC into CAF)
