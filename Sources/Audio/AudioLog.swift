@@ -51,7 +51,9 @@ public enum AudioLog {
     static func library(_ library: String, component: String?, level: Logger.Level, _ text: String) {
         let logger = self.logger
         guard level >= logger.logLevel else { return }
+        // One log line per message: FFmpeg puts advice on a second line of the same call.
         let line = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            .split(whereSeparator: \.isNewline).joined(separator: " ")
         guard !line.isEmpty else { return }
         if let budget, !budget.take() { return }
         var metadata: Logger.Metadata = ["library": "\(library)"]
@@ -79,14 +81,14 @@ final class LineBudget: @unchecked Sendable {
     }
 }
 
-/// FFmpeg's levels (`AV_LOG_*`) as swift-log levels. Errors FFmpeg reports are about the input,
-/// not the server, so they are warnings here.
+/// FFmpeg's levels (`AV_LOG_*`) as swift-log levels. What FFmpeg calls an error is a fault of
+/// the input, not of the server (`notice`); its warnings and notes (timestamps it could not
+/// update, durations it estimated) are details (`debug`). What matters to the client reaches it
+/// as an `AudioError` or an `AudioWarning`, which is logged at `warning`.
 private func level(ffmpeg value: Int32) -> Logger.Level {
     switch value {
-    case ...AV_LOG_ERROR: return .warning
-    case ...AV_LOG_WARNING: return .notice
-    case ...AV_LOG_INFO: return .info
-    case ...AV_LOG_VERBOSE: return .debug
+    case ...AV_LOG_ERROR: return .notice
+    case ...AV_LOG_INFO: return .debug
     default: return .trace
     }
 }

@@ -25,7 +25,9 @@ enum FFmpegDecoder {
             switch container {
             case "matroska,webm": return "WebM/Matroska"
             case "mov,mp4,m4a,3gp,3g2,mj2": return "MP4/M4A/3GP"
-            default: return container.split(separator: ",").first.map(String.init) ?? container
+            case "asf": return "WMA/ASF"
+            case "ogg": return "Ogg"
+            default: return (container.split(separator: ",").first.map(String.init) ?? container).uppercased()
             }
         }
     }

@@ -49,6 +49,15 @@ import VaniTestSupport
         for line in output.split(separator: "\n") where line.hasPrefix("[fuzz]") { print(line) }
         print("[fuzz] child log (decoder diagnostics included): \(logURL.path)")
         #expect(output.contains("[fuzz] done"), "the fuzz loop did not run to its end: \(output.suffix(2000))")
+        // Issue 18, kind 16: the libraries write nothing to stderr themselves. Every line is the
+        // loop's own ("[fuzz] ..."), swift-log's (a timestamp first) or Swift Testing's (a
+        // symbol first); FFmpeg's default callback ("[mp3 @ 0x...]") or libmpg123 ("Note: ...",
+        // "[src/libmpg123/...]") would start with ASCII text.
+        let stray = output.split(separator: "\n").filter { line in
+            guard let first = line.unicodeScalars.first else { return false }
+            return !line.hasPrefix("[fuzz]") && first.isASCII && !("0"..."9").contains(first)
+        }
+        #expect(stray.isEmpty, "lines written around swift-log: \(stray.prefix(5))")
         #expect(child.terminationReason == .exit && child.terminationStatus == 0,
                 "fuzz child ended with \(child.terminationReason == .exit ? "status" : "signal") \(child.terminationStatus); log \(logURL.path): \(output.suffix(2000))")
     }
