@@ -240,7 +240,6 @@ enum FFmpegDecoder {
             guard width > 0 else { throw .unsupported(detail: "\(found.description): sample format \(frame.format)") }
             let read = try Self.reader(sampleFormat, found: found)
             let scale = 1 / Float(frameChannels)
-            mono.reserveCapacity(mono.count + count)
             for i in 0..<count {
                 var sum: Float = 0
                 for c in 0..<frameChannels {
