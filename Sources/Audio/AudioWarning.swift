@@ -44,7 +44,8 @@ public struct AudioWarning: Sendable, Codable, Equatable, CustomStringConvertibl
     public static func damaged(container: String, skippedPackets: Int, detail: String) -> AudioWarning {
         AudioWarning(code: "damaged",
                      message: "\(skippedPackets) packet\(skippedPackets == 1 ? "" : "s") of the \(container) stream "
-                        + "could not be decoded (\(detail)) and were skipped; the rest was transcribed. "
+                        + "could not be decoded (\(detail)) and \(skippedPackets == 1 ? "was" : "were") skipped; "
+                        + "the rest was transcribed. "
                         + "Re-encode the file if words are missing.")
     }
 

@@ -99,6 +99,26 @@ let containerCases: [ContainerCase] = [
         }
     }
 
+    /// MP3 inside a WAV goes to FFmpeg too (libsndfile would use libmpg123, which writes to stderr).
+    @Test func mp3InsideWAV() throws {
+        let decoded = try AudioDecoder.decode(Self.data("mp3_in_wav.wav"))
+        #expect(decoded.format.hasPrefix("wav: MP3"), "\(decoded.format)")
+        // A WAV carries no gapless information: the encoder's delay and padding stay (≈ 0.08 s).
+        #expect(abs(decoded.duration - 0.5) < 0.1, "\(decoded.duration)")
+        #expect(decoded.warnings.isEmpty, "\(decoded.warnings)")
+    }
+
+    /// Packets in the middle that FFmpeg cannot decode are skipped and reported as `damaged`.
+    @Test func damagedPacketsAreReported() throws {
+        var bytes = [UInt8](try Data(contentsOf: Fixtures.url("audio/inputs/b2-18b-mp3-truncated.mp3")))
+        var rng = SplitMix64(seed: 1)
+        for i in 6000..<9000 { bytes[i] = UInt8(truncatingIfNeeded: rng.next()) }
+        let decoded = try AudioDecoder.decode(Data(bytes))
+        print("[container] damaged mp3: \(decoded.samples.count) samples, \(decoded.warnings)")
+        #expect(decoded.warnings.map(\.code).contains("damaged"), "\(decoded.warnings)")
+        #expect(decoded.warnings.map(\.code).contains("truncated"), "the file is cut as well: \(decoded.warnings)")
+    }
+
     @Test func textIsNotAudio() {
         for text in ["/home/me/recording.wav", "clip.webm", "{\"audio\": \"...\"}"] {
             do {

@@ -35,6 +35,9 @@ ff -i source.wav -ar 22050 -c:a wmav2 -b:a 64k -f asf wma_v2.wma                
 ff -i "$root/Samples/hi-sample.wav" -ar 48000 -c:a libopus -b:a 48k -f webm hi-sample.webm
 ff -i "$root/Samples/hi-sample.wav" -c:a aac -b:a 96k -movflags +faststart hi-sample.m4a
 
+# MP3 inside WAV (format tag 0x0055): libsndfile would hand it to libmpg123, which writes to stderr.
+ff -i source.wav -t 0.5 -c:a libmp3lame -b:a 32k -f wav mp3_in_wav.wav
+
 # A container without an audio stream (its error must name the container and what it holds).
 ff -f lavfi -i "color=c=black:s=16x16:d=0.2:r=10" -c:v mpeg4 -f mp4 video_only.mp4
 
