@@ -277,30 +277,33 @@ import VaniTestSupport
     /// Token, word and cue times stop at the last sample: cut the sample mid-speech at lengths
     /// that are not whole encoder frames, find one where the last token's frame runs past the end,
     /// and check that its end is exactly the duration everywhere.
+    func millisValue(_ seconds: Double) -> String { "\((seconds * 1000).rounded() / 1000)" }
+
     @Test func timesStopAtTheExactEndOfTheAudio() throws {
         let recognizer = try #require(try? Self.recognizer.get())
         let wav = try Data(contentsOf: Fixtures.root.appendingPathComponent("Samples/hi-sample.wav"))
         let samples = try AudioDecoder.load16kMono(wav)
         let language = try recognizer.language("hi")
         let decoder = try recognizer.decoder(.ctc, for: language)
-        var overrun = 0, tried = 0
+        var overrun = 0
         // Lengths of k whole 80 ms frames plus 100 samples: the last frame is mostly past the end.
-        for count in stride(from: 30 * 1280 + 100, to: samples.count, by: 1280 * 3) where overrun == 0 || tried < 3 {
-            tried += 1
+        // One forward pass per length until a token's frame runs past the end, then the pipeline.
+        for count in stride(from: 30 * 1280 + 100, to: samples.count, by: 1280 * 3) where overrun == 0 {
             let cut = Array(samples[..<count])
             let duration = Double(count) / 16000
             let raw = recognizer.decode(recognizer.encode(recognizer.features(cut)), decoder: decoder)
             let rawEnd = raw.endFrames.last.map { Double($0 + 1) * recognizer.config.frameDuration } ?? 0
+            guard rawEnd > duration else { continue }
+            overrun += 1
             let t = try recognizer.transcribe(samples: cut, language: "hi")
+            #expect(t.tokens.count == raw.ids.count, "\(count): the same tokens")
             #expect(t.tokens.allSatisfy { $0.start <= duration && $0.end <= duration }, "\(count)")
             #expect(SubtitleFormatter().cues(for: t).allSatisfy { $0.end <= duration }, "\(count)")
-            if rawEnd > duration {
-                overrun += 1
-                #expect(t.tokens.last?.end == duration, "\(count): the last token ends at the last sample")
-                let seconds = Int(duration), millis = Int((duration * 1000).rounded()) % 1000
-                let stamp = "00:00:0\(seconds),\(String(format: "%03d", millis))"
-                #expect(SubtitleFormatter().srt(t).contains("--> \(stamp)"), "\(count): \(stamp)")
-            }
+            #expect(t.tokens.last?.end == duration, "\(count): the last token ends at the last sample")
+            let seconds = Int(duration), millis = Int((duration * 1000).rounded()) % 1000
+            let stamp = "00:00:0\(seconds),\(String(format: "%03d", millis))"
+            #expect(SubtitleFormatter().srt(t).contains("--> \(stamp)"), "\(count): \(stamp)")
+            #expect(t.jsonLine().contains("\"end\":\(millisValue(duration))"), "\(count)")
         }
         #expect(overrun > 0, "no cut made a token run past the end: the test would prove nothing")
     }
