@@ -26,7 +26,7 @@ import VaniTestSupport
     /// frame (thousands here), and redirecting this process's stderr would swallow what other
     /// suites print meanwhile. A crash or a failed expectation in the child fails this test
     /// with the log's path and tail.
-    @Test func mutationFuzz() throws {
+    @Test func mutationFuzz() async throws {
         guard Self.environment("VANI_FUZZ_CHILD") == nil else { return }
         let binary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
         let logURL = FileManager.default.temporaryDirectory
@@ -43,7 +43,13 @@ import VaniTestSupport
         child.standardOutput = log
         child.standardError = log
         child.standardInput = FileHandle.nullDevice
+        // Wait without holding a thread of the cooperative pool for the child's minute: the
+        // server tests' timers run on those threads.
+        let exited = AsyncStream<Void> { continuation in
+            child.terminationHandler = { _ in continuation.yield(); continuation.finish() }
+        }
         try child.run()
+        for await _ in exited { break }
         child.waitUntilExit()
         let output = (try? String(contentsOf: logURL, encoding: .utf8)) ?? ""
         for line in output.split(separator: "\n") where line.hasPrefix("[fuzz]") { print(line) }
