@@ -6,8 +6,8 @@
 #   make run-server  builds release and serves the API and the browser page on localhost
 
 SHELL := /bin/bash
-APT_PACKAGES := libopenblas-dev libfftw3-dev libsndfile1-dev libsoxr-dev pkg-config python3-venv curl
-PKGCONFIG_MODULES := openblas fftw3f sndfile soxr
+APT_PACKAGES := libopenblas-dev libfftw3-dev libsndfile1-dev libsoxr-dev libavformat-dev libavcodec-dev libavutil-dev pkg-config python3-venv curl
+PKGCONFIG_MODULES := openblas fftw3f sndfile soxr libavformat libavcodec libavutil
 # The browser test: Debian's Chromium and its WebDriver, Noto fonts for the Indic scripts in the
 # screenshots, Python 3 (standard library only) to drive them.
 BROWSER_APT_PACKAGES := chromium chromium-driver fonts-noto-core python3

@@ -48,7 +48,8 @@ public struct ChunkingPolicy: Sendable, Equatable {
 extension Recognizer {
     /// Transcribes validated samples: features of each window → the backend (encoder and
     /// decoder) → tokens kept by their window, on the whole file's time axis → text.
-    func transcribeValidated(_ samples: [Float], language: Language, decoder: Decoder) -> Transcript {
+    func transcribeValidated(_ samples: [Float], language: Language, decoder: Decoder,
+                             warnings: [AudioWarning] = []) -> Transcript {
         let rate = config.frontend.sampleRate
         let windows = options.chunking.windows(count: samples.count, rate: rate)
         var tokens: [TokenTiming] = []
@@ -69,7 +70,9 @@ extension Recognizer {
             }
         }
         let confidence = tokens.isEmpty ? 0 : tokens.reduce(0) { $0 + Double($1.logProb) } / Double(tokens.count)
+        // Transcript clamps token times to the audio: a last frame can reach past the last sample.
         return Transcript(text: language.vocabulary.detokenize(ids), language: language.code, decoder: decoder.kind,
-                          duration: Double(samples.count) / Double(rate), confidence: confidence, tokens: tokens)
+                          duration: Double(samples.count) / Double(rate), confidence: confidence, tokens: tokens,
+                          warnings: warnings)
     }
 }

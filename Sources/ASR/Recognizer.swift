@@ -170,18 +170,20 @@ public final class Recognizer: Sendable {
         return batch.map { transcribeValidated($0, language: language, decoder: decoder) }
     }
 
-    /// Decodes an audio file's bytes (WAV, FLAC, OGG, MP3, …), mixes to mono, resamples to the
-    /// model's rate and transcribes it in `language` (resolved with `language(_:)`).
+    /// Decodes an audio file's bytes (WAV, FLAC, OGG, MP3, WebM, MP4/M4A, …), mixes to mono,
+    /// resamples to the model's rate and transcribes it in `language` (resolved with
+    /// `language(_:)`). A truncated file is transcribed as far as it goes, with the decoder's
+    /// warning in `Transcript.warnings`; libraries' messages go to `AudioLog.logger`.
     /// - Throws: `.decoderUnavailable`, `.audio` with the decoder's `AudioError`.
     public func transcribe(audio: Data, language: Language,
                            decoder kind: DecoderKind = .ctc) throws(RecognizerError) -> Transcript {
         let decoder = try decoder(kind, for: language)
-        let samples: [Float]
+        let prepared: PreparedAudio
         do {
-            samples = try AudioDecoder.load(audio, sampleRate: config.frontend.sampleRate,
-                                            maxSeconds: options.maxAudioSeconds)
+            prepared = try AudioDecoder.prepare(audio, sampleRate: config.frontend.sampleRate,
+                                                maxSeconds: options.maxAudioSeconds)
         } catch { throw .audio(error) }
-        return transcribeValidated(samples, language: language, decoder: decoder)
+        return transcribeValidated(prepared.samples, language: language, decoder: decoder, warnings: prepared.warnings)
     }
 
     /// Decodes an audio file's bytes (WAV, FLAC, OGG, MP3, …) to mono samples at the model's
@@ -189,20 +191,21 @@ public final class Recognizer: Sendable {
     /// of `transcribe(audio:language:decoder:)`, for callers that look at the samples first (the
     /// service's response cache hashes them).
     /// - Throws: `.audio` with the decoder's `AudioError`.
-    public func decodeAudio(_ audio: Data) throws(RecognizerError) -> [Float] {
+    public func decodeAudio(_ audio: Data) throws(RecognizerError) -> PreparedAudio {
         do {
-            return try AudioDecoder.load(audio, sampleRate: config.frontend.sampleRate,
-                                         maxSeconds: options.maxAudioSeconds)
+            return try AudioDecoder.prepare(audio, sampleRate: config.frontend.sampleRate,
+                                            maxSeconds: options.maxAudioSeconds)
         } catch { throw .audio(error) }
     }
 
-    /// Transcribes samples returned by `decodeAudio(_:)` (already validated, so not checked
-    /// again) in `language`: the second half of `transcribe(audio:language:decoder:)`.
+    /// Transcribes audio returned by `decodeAudio(_:)` (already validated, so not checked
+    /// again) in `language`: the second half of `transcribe(audio:language:decoder:)`. The
+    /// audio's warnings are the transcript's.
     /// - Throws: `.decoderUnavailable`.
-    public func transcribe(decodedSamples samples: [Float], language: Language,
+    public func transcribe(decoded audio: PreparedAudio, language: Language,
                            decoder kind: DecoderKind = .ctc) throws(RecognizerError) -> Transcript {
         let decoder = try decoder(kind, for: language)
-        return transcribeValidated(samples, language: language, decoder: decoder)
+        return transcribeValidated(audio.samples, language: language, decoder: decoder, warnings: audio.warnings)
     }
 
     /// `transcribe(audio:language:decoder:)` with the language given by its code.

@@ -72,9 +72,9 @@ public struct SubtitleFormatter: Sendable {
 
     // MARK: - Cues
 
-    /// The transcript's cues, in time order.
+    /// The transcript's cues, in time order, within [0, `transcript.duration`].
     public func cues(for transcript: Transcript) -> [Cue] {
-        let words = Self.words(from: transcript.tokens)
+        let words = Self.words(from: transcript.tokens.map { Transcript.clamped($0, to: transcript.duration) })
         guard !words.isEmpty else {
             let text = transcript.text.trimmingCharacters(in: .whitespacesAndNewlines)
             return text.isEmpty ? [] : [Cue(start: 0, end: transcript.duration, text: text)]

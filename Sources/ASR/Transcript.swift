@@ -4,6 +4,9 @@ import Foundation
 
 // The values a caller of `Recognizer` handles, re-exported so `import ASR` is enough.
 @_exported import enum Audio.AudioError
+@_exported import enum Audio.AudioLog
+@_exported import struct Audio.AudioWarning
+@_exported import struct Audio.PreparedAudio
 @_exported import enum Backend.ComputeDevice
 @_exported import enum Decoding.DecoderKind
 @_exported import enum Decoding.Decoder
@@ -44,6 +47,10 @@ public struct WordTiming: Sendable, Codable, Equatable {
 }
 
 /// The text of one utterance with everything known about how it was produced.
+///
+/// Token times lie within the audio: the initialiser clamps every start and end to
+/// [0, `duration`] (a token's last encoder frame can reach up to one frame past the last
+/// sample), so words, cues and segments built from the tokens do too.
 public struct Transcript: Sendable, Codable, Equatable {
     /// The text, as the release's wrapper produces it.
     public var text: String
@@ -55,14 +62,38 @@ public struct Transcript: Sendable, Codable, Equatable {
     public var duration: Double
     /// Mean token log-probability (0 when no token was emitted).
     public var confidence: Double
-    /// Every emitted token with its times.
+    /// Every emitted token with its times, within [0, `duration`].
     public var tokens: [TokenTiming]
+    /// What was wrong with the audio although it was transcribed (e.g. a truncated file: the
+    /// text covers only what the file held), in order; empty when nothing was.
+    public var warnings: [AudioWarning]
 
-    /// Memberwise initialiser.
+    /// Memberwise initialiser; token times are clamped to [0, `duration`].
     public init(text: String, language: String, decoder: DecoderKind, duration: Double,
-                confidence: Double, tokens: [TokenTiming]) {
+                confidence: Double, tokens: [TokenTiming], warnings: [AudioWarning] = []) {
         self.text = text; self.language = language; self.decoder = decoder
-        self.duration = duration; self.confidence = confidence; self.tokens = tokens
+        self.duration = duration; self.confidence = confidence
+        self.tokens = tokens.map { Self.clamped($0, to: duration) }
+        self.warnings = warnings
+    }
+
+    /// Decodes a transcript; `warnings` may be absent (transcripts written before it existed).
+    public init(from decoder: any Swift.Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(text: try c.decode(String.self, forKey: .text), language: try c.decode(String.self, forKey: .language),
+                  decoder: try c.decode(DecoderKind.self, forKey: .decoder), duration: try c.decode(Double.self, forKey: .duration),
+                  confidence: try c.decode(Double.self, forKey: .confidence),
+                  tokens: try c.decode([TokenTiming].self, forKey: .tokens),
+                  warnings: try c.decodeIfPresent([AudioWarning].self, forKey: .warnings) ?? [])
+    }
+
+    /// A token with its times within [0, `duration`] (and end ≥ start).
+    static func clamped(_ token: TokenTiming, to duration: Double) -> TokenTiming {
+        guard duration.isFinite, duration >= 0 else { return token }
+        var token = token
+        token.start = min(max(token.start, 0), duration)
+        token.end = min(max(token.end, token.start), duration)
+        return token
     }
 }
 
@@ -73,7 +104,8 @@ extension Transcript {
     /// The one JSON rendering of a transcript (`vani transcribe --format json`), one line:
     /// `{"confidence", "decoder", "duration", "file", "language", "text", "tokens": [{"end",
     /// "start", "text"}]}` with keys sorted, seconds rounded to the millisecond and confidence
-    /// to 1e-4. `file` is omitted when nil.
+    /// to 1e-4. `file` is omitted when nil; `warnings` (`[{"code", "message"}]`) only when the
+    /// audio had something to report (e.g. a truncated file).
     public func jsonLine(file: String? = nil) -> String {
         struct Token: Encodable { let text: String; let start: Double; let end: Double }
         struct Line: Encodable {
@@ -84,11 +116,13 @@ extension Transcript {
             let duration: Double
             let confidence: Double
             let tokens: [Token]
+            let warnings: [AudioWarning]?
         }
         func millis(_ seconds: Double) -> Double { (seconds * 1000).rounded() / 1000 }
         let line = Line(file: file, text: text, language: language, decoder: decoder.rawValue,
                         duration: millis(duration), confidence: (confidence * 10000).rounded() / 10000,
-                        tokens: tokens.map { Token(text: $0.text, start: millis($0.start), end: millis($0.end)) })
+                        tokens: tokens.map { Token(text: $0.text, start: millis($0.start), end: millis($0.end)) },
+                        warnings: warnings.isEmpty ? nil : warnings)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         // Strings and finite numbers always encode; a NaN confidence (impossible from the

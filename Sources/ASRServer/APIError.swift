@@ -133,8 +133,9 @@ public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
             return invalid(error.description)
         case .audio(let audio):
             switch audio {
-            case .tooShort, .tooLong, .nonFiniteSamples, .outOfRange, .noSamples:
-                // Decodable audio the model cannot take: the message says what to send instead.
+            case .tooShort, .tooLong, .nonFiniteSamples, .outOfRange, .noSamples, .textNotAudio:
+                // Decodable audio the model cannot take, or text where the file belongs: the
+                // message says what to send instead.
                 return unprocessableAudio(audio.description)
             case .empty, .notAudio, .malformed, .unsupported, .truncated, .decodeFailed, .noChannels,
                  .tooManyChannels, .badSampleRate, .resampleFailed:

@@ -107,7 +107,14 @@ extension ASRService {
                     scope: Scope) -> Result<(transcript: Transcript, cache: CacheStatus), APIError> {
         do throws(RecognizerError) {
             let language = try model.engine.language(item.language)
-            return .success(try answer(item, language: language, model: model, scope: scope))
+            // The audio libraries' messages and the decoder's warnings go to this request's log.
+            let outcome: Result<(transcript: Transcript, cache: CacheStatus), RecognizerError> =
+                AudioLog.$logger.withValue(scope.logger) {
+                    do throws(RecognizerError) {
+                        return .success(try answer(item, language: language, model: model, scope: scope))
+                    } catch { return .failure(error) }
+                }
+            return .success(try outcome.get())
         } catch {
             if let mapped = APIError.from(error) { return .failure(mapped) }
             scope.logger.error("transcription failed", metadata: ["error": "\(error)"])

@@ -138,7 +138,8 @@ extension ASRService {
     /// - Throws: the engine's `RecognizerError` (audio refused, decoder missing).
     func answer(_ item: TranscriptionRequest, language: Language, model: LoadedModel,
                 scope: Scope) throws(RecognizerError) -> (transcript: Transcript, cache: CacheStatus) {
-        let samples = try model.engine.decodeAudio(item.audio)
+        let audio = try model.engine.decodeAudio(item.audio)
+        let samples = audio.samples
         let rate = Double(max(1, model.engine.info.sampleRate))
         rateLimiter.charge(audioSeconds: Double(samples.count) / rate, to: scope.client)
         let key = cache.isEnabled
@@ -151,7 +152,7 @@ extension ASRService {
             return (hit, .hit)
         }
         let started = ContinuousClock.now
-        let transcript = try model.engine.transcribe(decodedSamples: samples, language: language, decoder: item.decoder)
+        let transcript = try model.engine.transcribe(decoded: audio, language: language, decoder: item.decoder)
         metrics.inference(model: model.name, audioSeconds: transcript.duration, seconds: (ContinuousClock.now - started).seconds)
         if let key {
             metrics.cache(.miss)

@@ -19,6 +19,8 @@ struct TranscriptionResult: Encodable, Sendable {
     var words: [Word]?
     /// In batches only: `HIT` when the answer came from the response cache, else `MISS`.
     var cache: String?
+    /// `[{"code", "message"}]` when the audio had something to report (a truncated file).
+    var warnings: [AudioWarning]?
 
     init(_ transcript: Transcript, processingMs: Double, timestamps: Bool) {
         text = transcript.text
@@ -26,6 +28,7 @@ struct TranscriptionResult: Encodable, Sendable {
         decoding = transcript.decoder.rawValue
         duration = millis(transcript.duration)
         processing_ms = (processingMs * 10).rounded() / 10
+        warnings = transcript.warnings.isEmpty ? nil : transcript.warnings
         if timestamps {
             tokens = transcript.tokens.map { Token(text: $0.text, start: millis($0.start), end: millis($0.end)) }
             words = SubtitleFormatter.words(from: transcript.tokens).map {
@@ -108,8 +111,16 @@ struct ModelList: Encodable, Sendable {
 
 // MARK: - OpenAI transcriptions
 
-struct OpenAITextResponse: Encodable, Sendable { var text: String }
+struct OpenAITextResponse: Encodable, Sendable {
+    var text: String
+    /// Present when the audio had something to report (a truncated file).
+    var warnings: [AudioWarning]?
+}
 
+/// OpenAI's `verbose_json`, with only fields this model measures: no `no_speech_prob` (there is
+/// no voice-activity detector) and no `compression_ratio` (a Whisper heuristic for runaway
+/// repetition that greedy CTC/RNN-T decoding does not need). `temperature` is 0: decoding is
+/// greedy; `seek` is 0: segments are on the whole file's time axis.
 struct OpenAIVerboseResponse: Encodable, Sendable {
     struct Segment: Encodable, Sendable {
         var id: Int
@@ -119,17 +130,20 @@ struct OpenAIVerboseResponse: Encodable, Sendable {
         var text: String
         var tokens: [Int]
         var temperature = 0.0
+        /// Mean log-probability of the segment's tokens.
         var avg_logprob: Double
-        var compression_ratio = 1.0
-        var no_speech_prob = 0.0
     }
     struct Word: Encodable, Sendable { var word: String; var start: Double; var end: Double }
     var task = "transcribe"
+    /// The English name in lower case, as OpenAI writes it (`"hindi"`).
     var language: String
+    /// The code the model decoded in (`"hi"`).
+    var language_code: String
     var duration: Double
     var text: String
     var segments: [Segment]?
     var words: [Word]?
+    var warnings: [AudioWarning]?
 }
 
 // MARK: - Replies built on worker threads

@@ -25,10 +25,11 @@ public protocol TranscriptionEngine: Sendable {
     /// Decodes an audio file's bytes (WAV, FLAC, OGG, MP3, …) to validated mono samples at the
     /// model's rate.
     /// - Throws: `.audio` with its `AudioError`.
-    func decodeAudio(_ audio: Data) throws(RecognizerError) -> [Float]
-    /// Transcribes samples from `decodeAudio(_:)` (validated there, not checked again).
+    func decodeAudio(_ audio: Data) throws(RecognizerError) -> PreparedAudio
+    /// Transcribes audio from `decodeAudio(_:)` (validated there, not checked again); its
+    /// warnings are the transcript's.
     /// - Throws: `.decoderUnavailable`.
-    func transcribe(decodedSamples: [Float], language: Language, decoder: DecoderKind) throws(RecognizerError) -> Transcript
+    func transcribe(decoded: PreparedAudio, language: Language, decoder: DecoderKind) throws(RecognizerError) -> Transcript
 }
 
 extension TranscriptionEngine {
@@ -38,7 +39,7 @@ extension TranscriptionEngine {
     /// Decodes an audio file's bytes and transcribes them.
     /// - Throws: `RecognizerError` (`.audio` with its `AudioError`, `.decoderUnavailable`).
     public func transcribe(audio: Data, language: Language, decoder: DecoderKind) throws(RecognizerError) -> Transcript {
-        try transcribe(decodedSamples: decodeAudio(audio), language: language, decoder: decoder)
+        try transcribe(decoded: decodeAudio(audio), language: language, decoder: decoder)
     }
 }
 

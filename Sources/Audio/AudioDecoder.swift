@@ -1,4 +1,6 @@
-// Decoding from memory through libsndfile's virtual I/O: no temporary file for HTTP uploads.
+// Decoding from memory: libsndfile's virtual I/O first (WAV, FLAC, OGG/Vorbis, Opus, AIFF, CAF
+// with PCM, ...), FFmpeg's libraries for what it does not read (WebM, MP4/M4A/AAC, AMR/3GP, WMA,
+// ...) and for MPEG audio. No temporary file for HTTP uploads.
 
 import CSndfile
 import Foundation
@@ -12,22 +14,30 @@ public struct DecodedAudio: Sendable {
     public var sampleRate: Int
     /// How many channels the file had before they were averaged.
     public var channels: Int
-    /// Container and encoding, e.g. `"wav: Signed 16 bit PCM"`.
+    /// Container and encoding, e.g. `"wav: Signed 16 bit PCM"`, `"matroska,webm: Opus (Opus Interactive Audio Codec)"`.
     public var format: String
     /// Length in seconds: `samples.count / sampleRate`.
     public var duration: Double
+    /// What was wrong with audio that was decoded all the same (a truncated file), in order.
+    public var warnings: [AudioWarning]
 
-    public init(samples: [Float], sampleRate: Int, channels: Int, format: String) {
+    /// Decoded audio; `duration` follows from the samples and the rate.
+    public init(samples: [Float], sampleRate: Int, channels: Int, format: String, warnings: [AudioWarning] = []) {
         self.samples = samples
         self.sampleRate = sampleRate
         self.channels = channels
         self.format = format
         self.duration = sampleRate > 0 ? Double(samples.count) / Double(sampleRate) : 0
+        self.warnings = warnings
     }
 }
 
 /// Decodes audio files held in memory: WAV (PCM u8/16/24/32, float 32/64, extensible), FLAC,
-/// OGG/Vorbis, Opus, MP3 and the other formats of the system libsndfile.
+/// OGG/Vorbis, Opus and the other formats of the system libsndfile; WebM/Matroska, MP4/M4A/AAC,
+/// MP3, AMR, 3GP, CAF, WMA and the other formats of the system FFmpeg.
+///
+/// A file cut short is decoded as far as it goes, with an `AudioWarning` (`"truncated"`) in
+/// `DecodedAudio.warnings`, whatever its container. Messages of the libraries go to `AudioLog`.
 public enum AudioDecoder {
     /// Files declaring more channels than this are refused.
     public static let maxChannels = 256
@@ -36,7 +46,7 @@ public enum AudioDecoder {
 
     /// Decodes `data` to mono at its original rate.
     ///
-    /// - Throws: `AudioError` for empty, unrecognised, damaged, truncated or unsupported input,
+    /// - Throws: `AudioError` for empty, unrecognised, damaged, undecodable or unsupported input,
     ///   a bad channel count or sample rate, or NaN/Inf samples. Never traps on bad input.
     public static func decode(_ data: Data) throws(AudioError) -> DecodedAudio {
         try decode(data, maxSeconds: nil)
@@ -56,24 +66,69 @@ public enum AudioDecoder {
     }
 
     /// Decodes, stopping with `.tooLong` as soon as more than `maxSeconds` have been decoded
-    /// (so a 3-hour upload is refused without decoding all of it).
+    /// (so a 3-hour upload is refused without decoding all of it). Warnings are logged to
+    /// `AudioLog.logger` as well as returned.
     static func decode(_ data: Data, maxSeconds: Double?) throws(AudioError) -> DecodedAudio {
         guard !data.isEmpty else { throw .empty }
         let data = RIFF.patchedZeroDataSize(data) ?? data
-        let result: Result<DecodedAudio, AudioError> = data.withUnsafeBytes { raw in
-            let source = MemorySource(raw)
-            do throws(AudioError) {
-                return .success(try decode(source, maxSeconds: maxSeconds))
-            } catch {
-                return .failure(error)
+        let decoded = try AudioLog.withBudget { () throws(AudioError) -> DecodedAudio in
+            let result: Result<DecodedAudio, AudioError> = data.withUnsafeBytes { raw in
+                do throws(AudioError) {
+                    return .success(try decode(raw, maxSeconds: maxSeconds))
+                } catch {
+                    return .failure(error)
+                }
             }
+            return try result.get()
         }
-        return try result.get()
+        for warning in decoded.warnings { AudioLog.warning(warning, format: decoded.format) }
+        return decoded
     }
 
-    // MARK: - Decoding
+    /// libsndfile first, FFmpeg when libsndfile cannot open the bytes; MPEG audio straight to
+    /// FFmpeg (libsndfile decodes it through libmpg123, which writes to stderr).
+    private static func decode(_ raw: UnsafeRawBufferPointer, maxSeconds: Double?) throws(AudioError) -> DecodedAudio {
+        if Sniff.isMPEGAudio(raw) || RIFF.holdsMPEG(raw) {
+            switch try FFmpegDecoder.decode(raw, maxSeconds: maxSeconds) {
+            case .decoded(let audio): return audio
+            case .unrecognised(let why):
+                throw .notAudio(detail: "the bytes start like MPEG audio, but FFmpeg finds no stream (\(why))")
+            }
+        }
+        let sndfileError: AudioError
+        do throws(AudioError) {
+            return try decodeWithSndfile(MemorySource(raw), maxSeconds: maxSeconds)
+        } catch {
+            switch error {
+            // FFmpeg gets its turn on what libsndfile cannot open or read to the end: a cut
+            // FLAC, Ogg or CAF is decoded as far as it goes there, with the same warning.
+            case .notAudio, .unsupported, .malformed, .decodeFailed: sndfileError = error
+            default: throw error   // decoded by libsndfile and refused on its merits
+            }
+        }
+        // Text (a file name, a path, a form field) is said to be text, before FFmpeg's probe
+        // takes it for a subtitle or playlist format.
+        if case .notAudio = sndfileError, let text = Sniff.text(raw) { throw .textNotAudio(preview: text) }
+        let outcome: FFmpegDecoder.Outcome
+        do throws(AudioError) {
+            outcome = try FFmpegDecoder.decode(raw, maxSeconds: maxSeconds)
+        } catch {
+            // Both libraries recognised the format and failed: say what each found.
+            throw sndfileError.combined(with: error)
+        }
+        switch outcome {
+        case .decoded(let audio): return audio
+        case .unrecognised(let why):
+            if case .notAudio(let detail) = sndfileError {
+                throw .notAudio(detail: "libsndfile: \(detail); FFmpeg: \(why)")
+            }
+            throw sndfileError
+        }
+    }
 
-    private static func decode(_ source: MemorySource, maxSeconds: Double?) throws(AudioError)
+// MARK: - Decoding
+
+    private static func decodeWithSndfile(_ source: MemorySource, maxSeconds: Double?) throws(AudioError)
         -> DecodedAudio
     {
         var io = SF_VIRTUAL_IO(
@@ -153,26 +208,42 @@ public enum AudioDecoder {
                 throw .decodeFailed(detail: "the decoder produced more samples than the data can hold")
             }
         }
+        // An error part-way (a cut FLAC frame, a damaged page) ends the stream: what came before
+        // it is kept, and said to be all there is.
         let code = sf_error(file)
-        if code != 0 {
-            throw .decodeFailed(detail: String(cString: sf_strerror(file)))
-        }
-        guard !mono.isEmpty else { throw .noSamples }
-        // Lossless formats state their length exactly; coming up short means missing bytes.
-        let major = Int(info.format) & SF_FORMAT_TYPEMASK
-        if major == SF_FORMAT_FLAC, known, mono.count < declared {
-            throw .truncated(expectedFrames: declared, decodedFrames: mono.count)
-        }
-        if let promised = RIFF.promisedDataBytes(source.bytes), channels > 0 {
-            let bytesPerFrame = RIFF.bytesPerFrame(Int(info.format), channels: channels)
-            if bytesPerFrame > 0 {
-                let expected = promised / bytesPerFrame
-                if expected > mono.count {
-                    throw .truncated(expectedFrames: expected, decodedFrames: mono.count)
-                }
+        let libraryError = code != 0 ? String(cString: sf_strerror(file)) : nil
+        guard !mono.isEmpty else {
+            if let libraryError { throw .decodeFailed(detail: libraryError) }
+            // A header promising audio with none after it is a cut, not an empty recording.
+            if let promised = RIFF.promisedDataBytes(source.bytes), promised > 0 {
+                throw .truncated(expectedFrames: promised / max(RIFF.bytesPerFrame(Int(info.format), channels: channels), 1),
+                                 decodedFrames: 0)
             }
+            throw .noSamples
         }
-        return DecodedAudio(samples: mono, sampleRate: rate, channels: channels, format: format)
+        var audio = DecodedAudio(samples: mono, sampleRate: rate, channels: channels, format: format)
+        let container = format.split(separator: ":").first.map { String($0).uppercased() } ?? "audio"
+        let seconds = audio.duration
+        let major = Int(info.format) & SF_FORMAT_TYPEMASK
+        var expectedFrames: Int?
+        // Lossless formats state their length exactly; coming up short means missing bytes.
+        if major == SF_FORMAT_FLAC, known, mono.count < declared { expectedFrames = declared }
+        if let promised = RIFF.promisedDataBytes(source.bytes) {
+            let bytesPerFrame = RIFF.bytesPerFrame(Int(info.format), channels: channels)
+            if bytesPerFrame > 0, promised / bytesPerFrame > mono.count { expectedFrames = promised / bytesPerFrame }
+        }
+        if let expectedFrames {
+            audio.warnings.append(.truncated(container: container, expectedSeconds: Double(expectedFrames) / Double(rate),
+                                             decodedSeconds: seconds, detail: libraryError))
+        } else if let libraryError {
+            audio.warnings.append(.truncated(container: container, expectedSeconds: nil, decodedSeconds: seconds,
+                                             detail: "decoding stopped: \(libraryError)"))
+        } else if major == SF_FORMAT_OGG, let cut = Sniff.oggCut(source.bytes) {
+            // Ogg states no length up front: a cut file ends inside a page or without the
+            // end-of-stream page.
+            audio.warnings.append(.truncated(container: "Ogg", expectedSeconds: nil, decodedSeconds: seconds, detail: cut))
+        }
+        return audio
     }
 
     /// `"<container>: <encoding>"` from libsndfile's own tables, e.g. `"flac: Signed 16 bit PCM"`,
@@ -195,6 +266,28 @@ public enum AudioDecoder {
         }
         let encoding = info(sub)?.name.map { String(cString: $0) } ?? String(sub, radix: 16)
         return "\(container): \(encoding)"
+    }
+}
+
+extension AudioError {
+    /// libsndfile's error (`self`) after FFmpeg also failed with `other`: FFmpeg's alone when
+    /// libsndfile did not recognise the bytes (it names the container and codec found), else
+    /// libsndfile's case with both details.
+    func combined(with other: AudioError) -> AudioError {
+        func detail(_ e: AudioError) -> String? {
+            switch e {
+            case .malformed(let d), .unsupported(let d), .decodeFailed(let d), .notAudio(let d): return d
+            default: return nil
+            }
+        }
+        guard let mine = detail(self), let theirs = detail(other) else { return other }
+        switch self {
+        case .notAudio: return other
+        case .malformed: return .malformed(detail: "libsndfile: \(mine); FFmpeg: \(theirs)")
+        case .unsupported: return .unsupported(detail: "libsndfile: \(mine); FFmpeg: \(theirs)")
+        case .decodeFailed: return .decodeFailed(detail: "libsndfile: \(mine); FFmpeg: \(theirs)")
+        default: return other
+        }
     }
 }
 

@@ -8,13 +8,19 @@
 public enum AudioError: Error, CustomStringConvertible, Sendable, Equatable {
     /// Zero bytes of input.
     case empty
-    /// The bytes are not in any audio format libsndfile recognises (`detail` is its message).
+    /// The bytes are not in any audio format libsndfile or FFmpeg recognises (`detail` says what
+    /// was found: the libraries' messages, or a container without an audio stream).
     case notAudio(detail: String)
-    /// A recognised format whose header or structure is broken (`detail` is libsndfile's message).
+    /// The bytes are text (`preview`: its start), not an audio file: a file name, a path or a
+    /// form field sent where the file's contents belong.
+    case textNotAudio(preview: String)
+    /// A recognised format whose header or structure is broken (`detail` names the container and
+    /// codec found, and the library's message).
     case malformed(detail: String)
     /// A recognised container holding an encoding this build cannot decode.
     case unsupported(detail: String)
-    /// The header promises more audio than the bytes hold (an interrupted upload or copy).
+    /// The header promises audio and the bytes end before any of it (a file cut that short; a
+    /// file cut later is decoded with an `AudioWarning` instead).
     case truncated(expectedFrames: Int, decodedFrames: Int)
     /// The codec failed in the middle of the stream.
     case decodeFailed(detail: String)
@@ -44,6 +50,7 @@ public enum AudioError: Error, CustomStringConvertible, Sendable, Equatable {
         switch self {
         case .empty: return "empty"
         case .notAudio: return "not_audio"
+        case .textNotAudio: return "text_not_audio"
         case .malformed: return "malformed"
         case .unsupported: return "unsupported"
         case .truncated: return "truncated"
@@ -66,7 +73,10 @@ public enum AudioError: Error, CustomStringConvertible, Sendable, Equatable {
             return "The audio is empty (0 bytes). Send the file's contents."
         case .notAudio(let detail):
             return "The data is not a recognised audio file (\(detail)). "
-                + "Send WAV, FLAC, OGG/Vorbis, Opus or MP3."
+                + "Send WAV, FLAC, OGG/Vorbis, Opus, MP3, WebM, MP4/M4A/AAC or another common audio format."
+        case .textNotAudio(let preview):
+            return "The data is text (\"\(preview)\"), not an audio file. "
+                + "Send the audio file's contents, not its name, path or a text field."
         case .malformed(let detail):
             return "The audio file is damaged (\(detail)). Re-export it, e.g. `sox in out.wav`."
         case .unsupported(let detail):
@@ -93,7 +103,7 @@ public enum AudioError: Error, CustomStringConvertible, Sendable, Equatable {
             return "The audio has a sample of \(value) at sample \(index), far outside [-1, 1]. "
                 + "Normalise the floating-point audio to [-1, 1]."
         case .noSamples:
-            return "The audio file holds no samples. Send a recording with sound in it."
+            return "The audio file is valid but holds no samples (0 s of audio). Send a recording with sound in it."
         case .tooShort(let samples, let minimum):
             return "The audio is too short: \(samples) samples at 16 kHz, fewer than one 25 ms "
                 + "window (\(minimum)). Send at least 25 ms of audio."

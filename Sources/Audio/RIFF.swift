@@ -48,6 +48,22 @@ enum RIFF {
         return patched
     }
 
+    /// True when a RIFF/WAVE file's `fmt ` chunk names MPEG audio (format tags 0x0050, 0x0055):
+    /// libsndfile would decode it through libmpg123, so it goes to FFmpeg.
+    static func holdsMPEG(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard bytes.count >= 12, tag(bytes, 0) == "RIFF", tag(bytes, 8) == "WAVE" else { return false }
+        var offset = 12
+        while offset + 10 <= bytes.count {
+            let size = Int(u32(bytes, offset + 4))
+            if tag(bytes, offset) == "fmt " {
+                let formatTag = UInt16(bytes[offset + 8]) | UInt16(bytes[offset + 9]) << 8
+                return formatTag == 0x0050 || formatTag == 0x0055
+            }
+            offset += 8 + size + (size & 1)
+        }
+        return false
+    }
+
     /// Bytes per frame of a fixed-size PCM/float encoding, or 0 when frames have no fixed size.
     static func bytesPerFrame(_ format: Int, channels: Int) -> Int {
         let major = format & SF_FORMAT_TYPEMASK

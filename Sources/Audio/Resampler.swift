@@ -64,22 +64,45 @@ extension AudioDecoder {
         }
     }
 
-    /// Decodes `data`, averages its channels and resamples to `sampleRate`: a model's input.
+    /// Decodes `data`, averages its channels and resamples to `sampleRate`: a model's input,
+    /// with what the decoder warned about (a truncated file is decoded as far as it goes).
     ///
     /// - Parameter maxSeconds: refuse audio longer than this (checked while decoding, so an
     ///   over-long upload costs little); nil for no limit.
     /// - Returns: mono samples at `sampleRate`, at least `minimumSamples(sampleRate:)` of them.
     /// - Throws: everything `decode(_:)` throws, `.tooLong`, `.tooShort`.
-    public static func load(_ data: Data, sampleRate: Int, maxSeconds: Double? = nil) throws(AudioError) -> [Float] {
+    public static func prepare(_ data: Data, sampleRate: Int, maxSeconds: Double? = nil) throws(AudioError) -> PreparedAudio {
         let decoded = try decode(data, maxSeconds: maxSeconds)
         let samples = try Resampler.resample(decoded.samples, from: decoded.sampleRate, to: sampleRate)
         let minimum = minimumSamples(sampleRate: sampleRate)
         guard samples.count >= minimum else { throw .tooShort(samples: samples.count, minimum: minimum) }
-        return samples
+        return PreparedAudio(samples: samples, sampleRate: sampleRate, format: decoded.format, warnings: decoded.warnings)
+    }
+
+    /// `prepare(data, sampleRate:maxSeconds:).samples`: the samples alone.
+    public static func load(_ data: Data, sampleRate: Int, maxSeconds: Double? = nil) throws(AudioError) -> [Float] {
+        try prepare(data, sampleRate: sampleRate, maxSeconds: maxSeconds).samples
     }
 
     /// `load(data, sampleRate: 16000, maxSeconds:)`: the release's input rate.
     public static func load16kMono(_ data: Data, maxSeconds: Double? = nil) throws(AudioError) -> [Float] {
         try load(data, sampleRate: 16000, maxSeconds: maxSeconds)
+    }
+}
+
+/// A model's input: mono samples at the model's rate, with the decoder's warnings.
+public struct PreparedAudio: Sendable {
+    /// Mono samples at `sampleRate`.
+    public var samples: [Float]
+    /// The model's rate they were resampled to.
+    public var sampleRate: Int
+    /// The file's container and encoding (`DecodedAudio.format`).
+    public var format: String
+    /// What was wrong with the file although it decoded (e.g. truncated), in order.
+    public var warnings: [AudioWarning]
+
+    /// Samples with their rate, format and warnings.
+    public init(samples: [Float], sampleRate: Int, format: String, warnings: [AudioWarning] = []) {
+        self.samples = samples; self.sampleRate = sampleRate; self.format = format; self.warnings = warnings
     }
 }

@@ -35,6 +35,19 @@ public struct Language: Sendable {
         self.postNet = postNet
     }
 
+    /// The English names of the release's 22 languages, lower case as OpenAI writes a language
+    /// (`"hindi"`), by code.
+    public static let englishNames: [String: String] = [
+        "as": "assamese", "bn": "bengali", "brx": "bodo", "doi": "dogri", "gu": "gujarati", "hi": "hindi",
+        "kn": "kannada", "kok": "konkani", "ks": "kashmiri", "mai": "maithili", "ml": "malayalam",
+        "mni": "manipuri", "mr": "marathi", "ne": "nepali", "or": "odia", "pa": "punjabi", "sa": "sanskrit",
+        "sat": "santali", "sd": "sindhi", "ta": "tamil", "te": "telugu", "ur": "urdu",
+    ]
+
+    /// The English name of `code` in lower case (`"hi"` → `"hindi"`); the code itself when the
+    /// name is not known.
+    public static func englishName(of code: String) -> String { englishNames[code] ?? code }
+
     /// Every language of `model` (its configuration's entries), by code.
     public static func all(in model: ConformerASRModel) -> [String: Language] {
         var result: [String: Language] = [:]

@@ -46,7 +46,7 @@ struct CLIError: Error, CustomStringConvertible {
 struct TranscribeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "transcribe",
-        abstract: "Transcribe audio files (WAV, FLAC, OGG/Vorbis, Opus, MP3; any rate, any channels).")
+        abstract: "Transcribe audio files (WAV, FLAC, OGG/Vorbis, Opus, MP3, WebM, M4A/AAC, AMR/3GP, CAF, WMA; any rate, any channels).")
 
     @Argument(help: "Audio files.")
     var files: [String]

@@ -5,6 +5,7 @@
 
 import ASR
 @testable import ASRServer
+import Audio
 import Foundation
 import Hummingbird
 import HummingbirdTesting
@@ -214,5 +215,96 @@ import VaniTestSupport
             #expect(texts.count == 8)
             #expect(texts.allSatisfy { $0 == want })
         }
+    }
+
+    // MARK: - Issue 18
+
+    /// The bundled sample as a browser (WebM/Opus) and a phone (M4A/AAC) send it gives the WAV's
+    /// text, called directly and over OpenAI's endpoint.
+    @Test func browserAndPhoneContainersGiveTheWAVText() async throws {
+        guard ProcessInfo.processInfo.environment["VANI_MODEL"] == nil else { return }
+        let recognizer = try #require(try? Self.recognizer.get())
+        let wav = try Data(contentsOf: Fixtures.root.appendingPathComponent("Samples/hi-sample.wav"))
+        let want = try recognizer.transcribe(audio: wav, language: "hi").text
+        #expect(!want.isEmpty)
+        try await service().application().test(.router) { client in
+            for file in ["hi-sample.webm", "hi-sample.m4a"] {
+                let data = try Data(contentsOf: Fixtures.url("audio/containers/\(file)"))
+                let direct = try recognizer.transcribe(audio: data, language: "hi")
+                #expect(direct.text == want, "\(file)")
+                #expect(direct.warnings.isEmpty, "\(file): \(direct.warnings)")
+                var form = MultipartBody()
+                form.file("file", filename: file, data, type: file.hasSuffix("webm") ? "audio/webm" : "audio/mp4")
+                form.field("language", "hi")
+                let response = try await client.execute(uri: "/v1/audio/transcriptions", method: .post,
+                                                        headers: form.headers, body: form.body)
+                #expect(response.status == .ok, "\(file): \(response.text)")
+                #expect(response.json["text"] as? String == want, "\(file)")
+            }
+        }
+    }
+
+    /// A truncated MP3 over `/asr`: transcribed in part, with a `truncated` warning in the body and
+    /// in the log, every audio line of the request carrying its request id (none on stderr).
+    @Test func truncatedUploadWarnsAndLogsWithTheRequestID() async throws {
+        let capture = LogCapture()
+        let service = ASRService(configuration: ServerConfiguration(host: "127.0.0.1", port: 0, concurrency: 1, threads: 1,
+                                                                    queueCapacity: 2, timeoutSeconds: 60, cores: 2),
+                                 host: Self.host, logger: capture.logger(level: .debug))
+        let mp3 = try Data(contentsOf: Fixtures.url("audio/inputs/b2-18b-mp3-truncated.mp3"))
+        let wav = try Data(contentsOf: Fixtures.url("audio/inputs/b2-18a-wav-truncated-header-says-longer.wav"))
+        try await service.application().test(.router) { client in
+            for (id, data) in [("e2e-18b", mp3), ("e2e-18a", wav)] {
+                let response = try await client.execute(
+                    uri: "/asr", method: .post, headers: [.contentType: "application/json", header("X-Request-Id"): id],
+                    body: jsonBody(["audio": data.base64EncodedString(), "language": "hi"]))
+                #expect(response.status == .ok, "\(id): \(response.text)")
+                let warnings = response.json["warnings"] as? [[String: Any]] ?? []
+                #expect(warnings.map { $0["code"] as? String } == ["truncated"], "\(id): \(response.text)")
+            }
+        }
+        let lines = capture.lines
+        for line in lines where line.metadata["audio_warning"] != nil || line.metadata["library"] != nil {
+            print("[e2e log] \(line)")
+        }
+        for id in ["e2e-18b", "e2e-18a"] {
+            #expect(lines.contains { $0.metadata["audio_warning"] == "truncated" && $0.metadata["request_id"] == id },
+                    "the truncation of \(id) is logged with its request id")
+        }
+        #expect(lines.filter { $0.metadata["library"] != nil }.allSatisfy { $0.metadata["request_id"] != nil })
+    }
+
+    /// Token, word and cue times stop at the last sample: cut the sample mid-speech at lengths
+    /// that are not whole encoder frames, find one where the last token's frame runs past the end,
+    /// and check that its end is exactly the duration everywhere.
+    func millisValue(_ seconds: Double) -> String { "\((seconds * 1000).rounded() / 1000)" }
+
+    @Test func timesStopAtTheExactEndOfTheAudio() throws {
+        let recognizer = try #require(try? Self.recognizer.get())
+        let wav = try Data(contentsOf: Fixtures.root.appendingPathComponent("Samples/hi-sample.wav"))
+        let samples = try AudioDecoder.load16kMono(wav)
+        let language = try recognizer.language("hi")
+        let decoder = try recognizer.decoder(.ctc, for: language)
+        var overrun = 0
+        // Lengths of k whole 80 ms frames plus 100 samples: the last frame is mostly past the end.
+        // One forward pass per length until a token's frame runs past the end, then the pipeline.
+        for count in stride(from: 30 * 1280 + 100, to: samples.count, by: 1280 * 3) where overrun == 0 {
+            let cut = Array(samples[..<count])
+            let duration = Double(count) / 16000
+            let raw = recognizer.decode(recognizer.encode(recognizer.features(cut)), decoder: decoder)
+            let rawEnd = raw.endFrames.last.map { Double($0 + 1) * recognizer.config.frameDuration } ?? 0
+            guard rawEnd > duration else { continue }
+            overrun += 1
+            let t = try recognizer.transcribe(samples: cut, language: "hi")
+            #expect(t.tokens.count == raw.ids.count, "\(count): the same tokens")
+            #expect(t.tokens.allSatisfy { $0.start <= duration && $0.end <= duration }, "\(count)")
+            #expect(SubtitleFormatter().cues(for: t).allSatisfy { $0.end <= duration }, "\(count)")
+            #expect(t.tokens.last?.end == duration, "\(count): the last token ends at the last sample")
+            let seconds = Int(duration), millis = Int((duration * 1000).rounded()) % 1000
+            let stamp = "00:00:0\(seconds),\(String(format: "%03d", millis))"
+            #expect(SubtitleFormatter().srt(t).contains("--> \(stamp)"), "\(count): \(stamp)")
+            #expect(t.jsonLine().contains("\"end\":\(millisValue(duration))"), "\(count)")
+        }
+        #expect(overrun > 0, "no cut made a token run past the end: the test would prove nothing")
     }
 }

@@ -66,16 +66,18 @@ import Testing
                         "INVALID_PARAMETER_VALUE", containing: "empty")
             let text = Data("hello, this is not audio at all".utf8).base64EncodedString()
             expectError(try await post(client, jsonBody(["audio": text, "language": "hi"])), .unprocessableContent,
-                        "INVALID_PARAMETER_VALUE", containing: "could not be decoded")
+                        "INVALID_PARAMETER_VALUE", containing: "is text")
+            // A truncated file is transcribed as far as it goes, with a warning (AudioFaultTests).
             let truncated = makeWAV(seconds: 1).prefix(3000).base64EncodedString()
-            expectError(try await post(client, jsonBody(["audio": truncated, "language": "hi"])), .unprocessableContent,
-                        "INVALID_PARAMETER_VALUE", containing: "could not be decoded")
+            let cut = try await post(client, jsonBody(["audio": truncated, "language": "hi"]))
+            #expect(cut.status == .ok, "\(cut.text)")
+            #expect((cut.json["warnings"] as? [[String: Any]])?.first?["code"] as? String == "truncated")
             let headerOnly = makeWAV(seconds: 1).prefix(20).base64EncodedString()
             expectError(try await post(client, jsonBody(["audio": headerOnly, "language": "hi"])), .unprocessableContent,
                         "INVALID_PARAMETER_VALUE")
             let silence = makeWAV(seconds: 0).base64EncodedString()
             expectError(try await post(client, jsonBody(["audio": silence, "language": "hi"])), .unprocessableContent,
-                        "INVALID_PARAMETER_VALUE", containing: "too short")
+                        "INVALID_PARAMETER_VALUE", containing: "no samples")
             // A tenth of a second is short but valid.
             let short = try await post(client, jsonBody(["audio": base64WAV(0.1), "language": "hi"]))
             #expect(short.status == .ok)

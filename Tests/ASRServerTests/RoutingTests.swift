@@ -50,7 +50,8 @@ import Testing
             let response = try await client.execute(uri: "/v1/audio/transcriptions", method: .post,
                                                     headers: form.headers, body: form.body)
             #expect(response.status == .ok, "\(response.text)")
-            #expect(response.json["language"] as? String == "ta")
+            #expect(response.json["language_code"] as? String == "ta")
+            #expect(response.json["language"] as? String == "tamil")
             var bad = MultipartBody()
             bad.file("file", filename: "clip.wav", makeWAV(seconds: 1))
             bad.field("language", "hi")

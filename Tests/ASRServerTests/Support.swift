@@ -12,8 +12,9 @@ import Testing
 // MARK: - Fake engine
 
 /// Deterministic stand-in for `Recognizer`: reads a WAV header for the duration, rejects
-/// non-WAV and truncated bytes like the real decoder, sleeps `delay` seconds to occupy a worker,
-/// and returns fixed Hindi text with token times.
+/// non-WAV bytes and text, and transcribes a truncated WAV as far as it goes with a `truncated`
+/// warning, like the real decoder; sleeps `delay` seconds to occupy a worker, and returns fixed
+/// Hindi text with token times (clamped to the audio by `Transcript`).
 struct FakeEngine: TranscriptionEngine {
     static let text = "नमस्ते दुनिया"
     let info: ModelInfo
@@ -38,33 +39,38 @@ struct FakeEngine: TranscriptionEngine {
 
     /// As many samples as the WAV lasts at 16 kHz, their values taken from the file's bytes (so
     /// that different files hash differently).
-    func decodeAudio(_ audio: Data) throws(RecognizerError) -> [Float] {
-        let duration = try Self.wavDuration(audio)
+    func decodeAudio(_ audio: Data) throws(RecognizerError) -> PreparedAudio {
+        let (duration, warnings) = try Self.wavDuration(audio)
         let count = Int((duration * 16000).rounded())
         guard count >= 400 else { throw .audio(.tooShort(samples: count, minimum: 400)) }
         let bytes = [UInt8](audio)
-        return (0..<count).map { Float(bytes[(44 + $0) % bytes.count]) / 255 }
+        let samples = (0..<count).map { Float(bytes[(44 + $0) % bytes.count]) / 255 }
+        return PreparedAudio(samples: samples, sampleRate: 16000, format: "WAV", warnings: warnings)
     }
 
-    func transcribe(decodedSamples samples: [Float], language resolved: Language,
+    func transcribe(decoded audio: PreparedAudio, language resolved: Language,
                     decoder: DecoderKind) throws(RecognizerError) -> Transcript {
         calls.add(1)
         let language = resolved.code
         guard info.decoders.contains(decoder) else { throw .decoderUnavailable(decoder) }
         if delay > 0 { Thread.sleep(forTimeInterval: delay) }
-        let duration = Double(samples.count) / 16000
+        let duration = Double(audio.samples.count) / 16000
         let tokens = [
             TokenTiming(text: " नम", id: 10, start: 0.08, end: 0.24, logProb: -0.1),
             TokenTiming(text: "स्ते", id: 11, start: 0.24, end: 0.40, logProb: -0.2),
             TokenTiming(text: " दुनिया", id: 12, start: 0.56, end: 0.88, logProb: -0.3),
         ]
         return Transcript(text: text, language: language, decoder: decoder, duration: duration,
-                          confidence: -0.2, tokens: tokens)
+                          confidence: -0.2, tokens: tokens, warnings: audio.warnings)
     }
 
-    /// Seconds of audio in a PCM WAV file, or `.audio` for anything else.
-    static func wavDuration(_ data: Data) throws(RecognizerError) -> Double {
+    /// Seconds of audio in a PCM WAV file (what it holds, with a warning when its header
+    /// promises more), or `.audio` for anything else.
+    static func wavDuration(_ data: Data) throws(RecognizerError) -> (Double, [AudioWarning]) {
         let bytes = [UInt8](data)
+        if !bytes.isEmpty, bytes.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) {
+            throw .audio(.textNotAudio(preview: String(decoding: bytes.prefix(60), as: UTF8.self)))
+        }
         func u32(_ at: Int) -> Int { Int(bytes[at]) | Int(bytes[at + 1]) << 8 | Int(bytes[at + 2]) << 16 | Int(bytes[at + 3]) << 24 }
         guard bytes.count >= 12, bytes[0..<4] == [0x52, 0x49, 0x46, 0x46], bytes[8..<12] == [0x57, 0x41, 0x56, 0x45] else {
             throw .audio(.notAudio(detail: "unrecognised audio format"))
@@ -76,8 +82,15 @@ struct FakeEngine: TranscriptionEngine {
             let size = u32(offset + 4)
             if id == "fmt ", offset + 16 <= bytes.count { byteRate = u32(offset + 16) }
             if id == "data" {
-                guard byteRate > 0, offset + 8 + size <= bytes.count else { throw .audio(.truncated(expectedFrames: size, decodedFrames: bytes.count - offset - 8)) }
-                return Double(size) / Double(byteRate)
+                guard byteRate > 0 else { throw .audio(.malformed(detail: "WAV file with a zero byte rate")) }
+                let present = min(size, bytes.count - offset - 8)
+                guard present > 0 else {
+                    throw .audio(size > 0 ? .truncated(expectedFrames: size, decodedFrames: 0) : .noSamples)
+                }
+                let seconds = Double(present) / Double(byteRate)
+                guard present < size else { return (seconds, []) }
+                return (seconds, [.truncated(container: "WAV", expectedSeconds: Double(size) / Double(byteRate),
+                                             decodedSeconds: seconds)])
             }
             offset += 8 + size + (size & 1)
         }

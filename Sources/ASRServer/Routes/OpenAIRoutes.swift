@@ -36,8 +36,17 @@ extension ASRService {
             throw APIError.unsupportedMediaType(scope.contentType, expected: "multipart/form-data")
         }
         let form = try MultipartForm.parse(body, boundary: boundary)
-        guard let file = form.first("file") else { throw APIError.missing("file") }
-        guard file.body.readableBytes > 0 else { throw APIError.invalid("the 'file' part is empty: send an audio file") }
+        guard let file = form.first("file") else {
+            throw APIError.invalid("the form has no 'file' part: send the audio as a file upload (curl -F file=@clip.wav)")
+        }
+        // `-F file=clip.wav` (without @) sends the name as a text field: no filename, no type.
+        if file.filename == nil, file.contentType == nil, let text = textPreview(file.body) {
+            throw APIError.invalid("the 'file' field is text (\"\(text)\"), not a file upload: "
+                                   + "send the file itself (curl -F file=@clip.wav)")
+        }
+        guard file.body.readableBytes > 0 else {
+            throw APIError.invalid("the uploaded file\(file.filename.map { " '\(clip($0))'" } ?? "") is empty (0 bytes): send the audio file's contents")
+        }
         let formatName = form.first("response_format")?.string.trimmingCharacters(in: .whitespaces).lowercased() ?? ""
         guard let format = formatName.isEmpty ? .json : ResponseFormat(rawValue: formatName) else {
             throw APIError.invalid("field 'response_format' must be json, text, srt, vtt or verbose_json, not '\(clip(formatName))'")
@@ -60,17 +69,21 @@ extension ASRService {
     func openAIReply(_ transcript: Transcript, format: ResponseFormat, granularities: Set<String>) -> Reply {
         let formatter = SubtitleFormatter()
         switch format {
-        case .json: return .json(OpenAITextResponse(text: transcript.text))
+        case .json: return .json(OpenAITextResponse(text: transcript.text, warnings: warnings(transcript)))
         case .text: return .text(transcript.text + "\n")
         case .srt: return .text(formatter.srt(transcript))
         case .vtt: return .text(formatter.vtt(transcript), contentType: "text/vtt; charset=utf-8")
         case .verbose_json:
-            var response = OpenAIVerboseResponse(language: transcript.language, duration: millis(transcript.duration),
-                                                 text: transcript.text)
+            var response = OpenAIVerboseResponse(language: Language.englishName(of: transcript.language),
+                                                 language_code: transcript.language,
+                                                 duration: millis(transcript.duration), text: transcript.text,
+                                                 warnings: warnings(transcript))
             if granularities.isEmpty || granularities.contains("segment") {
                 response.segments = formatter.cues(for: transcript).enumerated().map { index, cue in
                     let tokens = transcript.tokens[cue.tokens]
-                    let meanLogProb = tokens.isEmpty ? 0 : tokens.reduce(0.0) { $0 + Double($1.logProb) } / Double(tokens.count)
+                    // An untimed cue (text without token times) spans every token: the mean of all.
+                    let meanLogProb = tokens.isEmpty ? transcript.confidence
+                        : tokens.reduce(0.0) { $0 + Double($1.logProb) } / Double(tokens.count)
                     return .init(id: index, start: millis(cue.start), end: millis(cue.end), text: cue.text,
                                  tokens: tokens.map(\.id), avg_logprob: meanLogProb)
                 }
@@ -82,6 +95,19 @@ extension ASRService {
             }
             return .json(response)
         }
+    }
+
+    /// The transcript's warnings for a JSON body: nil (left out) when there are none.
+    func warnings(_ transcript: Transcript) -> [AudioWarning]? {
+        transcript.warnings.isEmpty ? nil : transcript.warnings
+    }
+
+    /// The start of a form part when it is printable text (nil for binary bytes such as audio).
+    func textPreview(_ body: ByteBuffer) -> String? {
+        let bytes = Array(body.readableBytesView.prefix(512))
+        guard !bytes.isEmpty, !bytes.contains(where: { $0 < 0x20 && $0 != 0x09 && $0 != 0x0A && $0 != 0x0D }),
+              let text = String(validating: bytes, as: UTF8.self) else { return nil }
+        return clip(text.trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
     /// OpenAI's model list: every model this service holds, by the name clients select it with.
