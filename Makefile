@@ -19,7 +19,9 @@ PORT ?= 5000
 
 # The service check's Python packages live in a virtual environment under .build.
 CHECK_VENV := .build/service-check-venv
-CHECK_PACKAGES := openai==3.57.0 prometheus-client==0.26.0
+# MLflow's own scoring client (mlflow-skinny with pandas and scipy, which it imports) checks the
+# drop-in with the DataFrames Python clients send (NaN in the gaps).
+CHECK_PACKAGES := openai==3.57.0 prometheus-client==0.26.0 mlflow-skinny==3.17.2 pandas==3.1.1 scipy==1.17.1
 
 .PHONY: run test deps browser-deps browser-test build release run-server bench clean service-check check-venv
 
@@ -62,12 +64,13 @@ test: deps browser-deps
 # Fails (never skips) when the packages cannot be installed.
 check-venv: deps
 	@test -x $(CHECK_VENV)/bin/python || python3 -m venv $(CHECK_VENV)
-	@$(CHECK_VENV)/bin/python -c 'import openai, prometheus_client' 2>/dev/null \
+	@$(CHECK_VENV)/bin/python -c 'import openai, prometheus_client, mlflow, pandas, scipy' 2>/dev/null \
 		|| $(CHECK_VENV)/bin/pip install -q $(CHECK_PACKAGES)
 
 service-check: check-venv
 	swift build --product vani
 	$(CHECK_VENV)/bin/python Tools/service-check/check.py --vani .build/debug/vani
+	$(CHECK_VENV)/bin/python Tools/service-check/mlflow_client_check.py --vani .build/debug/vani
 
 # The page of `vani serve` in headless Chromium (Tests/Browser/browser_test.py starts the server
 # and chromedriver itself, on free loopback ports, and stops them).
