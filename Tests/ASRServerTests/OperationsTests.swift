@@ -41,7 +41,7 @@ import Testing
         let calls = Counter()
         let delay: Double
         let fail: Bool
-        /// When set, the load waits for the test to signal it (at most 120 s), so a test can look
+        /// When set, the load waits for the test to signal it (at most 600 s), so a test can look
         /// at the loading state however slow the machine is.
         let gate: DispatchSemaphore?
         init(delay: Double = 0, fail: Bool = false, gate: DispatchSemaphore? = nil) {
@@ -50,7 +50,7 @@ import Testing
         func host() -> ModelHost {
             ModelHost(name: "lazy-model", logger: testLogger) { () throws(RecognizerError) -> any TranscriptionEngine in
                 self.calls.add(1, )
-                if let gate = self.gate { _ = gate.wait(timeout: .now() + 120) }
+                if let gate = self.gate { _ = gate.wait(timeout: .now() + 600) }
                 if self.delay > 0 { Thread.sleep(forTimeInterval: self.delay) }
                 if self.fail { throw .invalidModel("broken on purpose") }
                 return FakeEngine()
