@@ -68,7 +68,7 @@ let package = Package(
         .target(name: "ONNXImport", dependencies: ["WeightFormat", "ConformerModel"],
                 path: "Tools/ONNXImport", swiftSettings: swift6),
         .executableTarget(name: "vani-convert",
-                          dependencies: ["ONNXImport", "WeightFormat",
+                          dependencies: ["ONNXImport", "WeightFormat", "ConformerModel",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Tools/vani-convert", swiftSettings: swift6),
 

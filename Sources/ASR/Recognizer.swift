@@ -24,6 +24,8 @@ public enum RecognizerError: Error, CustomStringConvertible, Sendable, Equatable
     case unknownLanguage(String, available: [String])
     /// The model has no head for this decoder.
     case decoderUnavailable(DecoderKind)
+    /// The device does not offer this precision (`available` lists what it offers).
+    case precisionUnavailable(Precision, device: ComputeDevice, available: [Precision])
     /// The audio was refused (its `AudioError`, with a stable `code`).
     case audio(AudioError)
 
@@ -40,6 +42,8 @@ public enum RecognizerError: Error, CustomStringConvertible, Sendable, Equatable
             return "this model has no \(kind.rawValue) decoder: use \(kind == .ctc ? "rnnt" : "ctc")"
         case .audio(let error):
             return error.description
+        case .precisionUnavailable(let precision, let device, let available):
+            return "precision \(precision.rawValue) is not offered on \(device.rawValue): use \(available.map(\.rawValue).joined(separator: ", "))"
         }
     }
 }
@@ -77,11 +81,14 @@ public struct RecognizerOptions: Sendable {
     public var device: ComputeDevice = .cpu
     /// How long audio is cut into windows.
     public var chunking = ChunkingPolicy()
+    /// The precision of the encoder's weight products (`Precision`); nil: the precision the file
+    /// stores them in (fp32 for the release's files). Must be one `device.precisions` offers.
+    public var precision: Precision?
     /// Memberwise initialiser.
     public init(maxAudioSeconds: Double = 3600, threads: Int = 0, device: ComputeDevice = .cpu,
-                chunking: ChunkingPolicy = ChunkingPolicy()) {
+                chunking: ChunkingPolicy = ChunkingPolicy(), precision: Precision? = nil) {
         self.maxAudioSeconds = maxAudioSeconds; self.threads = threads; self.device = device
-        self.chunking = chunking
+        self.chunking = chunking; self.precision = precision
     }
 }
 
@@ -107,13 +114,16 @@ public final class Recognizer: Sendable {
     let frontend: LogMelFrontend
 
     /// Loads and checks a weights file (see Weights/FORMAT.md).
-    /// - Throws: `.modelNotFound`, `.invalidModel` naming what is wrong.
+    /// - Throws: `.modelNotFound`, `.invalidModel` naming what is wrong, `.precisionUnavailable`.
     public init(modelURL: URL, options: RecognizerOptions = RecognizerOptions()) throws(RecognizerError) {
+        if let precision = options.precision, !options.device.precisions.contains(precision) {
+            throw .precisionUnavailable(precision, device: options.device, available: options.device.precisions)
+        }
         guard FileManager.default.fileExists(atPath: modelURL.path) else {
             throw .modelNotFound(path: modelURL.path)
         }
         let model: ConformerASRModel
-        do { model = try ConformerASRModel(contentsOf: modelURL) } catch {
+        do { model = try ConformerASRModel(contentsOf: modelURL, precision: options.precision) } catch {
             throw .invalidModel(error.description)
         }
         self.model = model
@@ -130,6 +140,13 @@ public final class Recognizer: Sendable {
                               decoders: model.transducer == nil ? [.ctc] : [.ctc, .rnnt],
                               parameters: model.parameterCount, sampleRate: model.config.frontend.sampleRate)
     }
+
+    /// The precision the encoder's products run in.
+    public var precision: Precision { model.precision }
+
+    /// One line for logs when that precision's products take the portable path on this CPU
+    /// (no AVX-512 BF16 / VNNI); nil when they run on their own instructions.
+    public var precisionNote: String? { model.precision.portablePathNote }
 
     // MARK: - The door: strings become values, once
 

@@ -5,6 +5,7 @@ import Foundation
 // The values a caller of `Recognizer` handles, re-exported so `import ASR` is enough.
 @_exported import enum Audio.AudioError
 @_exported import enum Backend.ComputeDevice
+@_exported import enum ConformerModel.Precision
 @_exported import enum Decoding.DecoderKind
 @_exported import enum Decoding.Decoder
 @_exported import struct Decoding.Language

@@ -54,10 +54,13 @@ public final class ASRService: Sendable {
 
     /// A service around the real model file; each forward pass uses `configuration.threads`.
     public convenience init(configuration: ServerConfiguration, modelURL: URL, logger: Logger) {
-        let options = RecognizerOptions(threads: configuration.threads, device: configuration.device)
+        let options = RecognizerOptions(threads: configuration.threads, device: configuration.device,
+                                        precision: configuration.precision)
         let host = ModelHost(name: modelURL.deletingPathExtension().lastPathComponent, logger: logger) {
             () throws(RecognizerError) -> any TranscriptionEngine in
-            try Recognizer(modelURL: modelURL, options: options)
+            let recognizer = try Recognizer(modelURL: modelURL, options: options)
+            if let note = recognizer.precisionNote { logger.notice("\(note)") }
+            return recognizer
         }
         self.init(configuration: configuration, host: host, logger: logger)
     }
@@ -98,6 +101,7 @@ public final class ASRService: Sendable {
             "address": "\(configuration.host):\(configuration.port)", "model": "\(host.name)",
             "preload": "\(configuration.preload)", "concurrency": "\(configuration.concurrency)",
             "threads": "\(configuration.threads)", "queue": "\(configuration.queueCapacity)",
+            "precision": "\(configuration.precision?.rawValue ?? "as stored")",
             "timeout_s": "\(configuration.timeoutSeconds)", "max_body_mib": "\(megabytes(configuration.maxBodyBytes))",
             "api_key": "\(configuration.apiKey == nil ? "off" : "on")"])
         try await application().runService()

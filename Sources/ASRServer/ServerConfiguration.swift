@@ -27,6 +27,9 @@ public struct ServerConfiguration: Sendable {
     public var threads: Int
     /// Where the forward work runs.
     public var device: ComputeDevice
+    /// The precision of the encoder's weight products (nil: as the model file stores them, fp32
+    /// for the release's files).
+    public var precision: Precision?
     /// Requests admitted beyond those running; more get 503 with `Retry-After`.
     public var queueCapacity: Int
     /// Seconds allowed for the upload (else 408), and again for waiting and transcribing (else
@@ -43,7 +46,8 @@ public struct ServerConfiguration: Sendable {
     /// per core).
     public init(host: String = "127.0.0.1", port: Int = 5000, preload: Bool = false,
                 apiKey: String? = nil, maxBodyBytes: Int = ServerConfiguration.defaultMaxBodyBytes,
-                concurrency: Int? = nil, threads: Int? = nil, device: ComputeDevice = .cpu, queueCapacity: Int? = nil,
+                concurrency: Int? = nil, threads: Int? = nil, device: ComputeDevice = .cpu,
+                precision: Precision? = nil, queueCapacity: Int? = nil,
                 timeoutSeconds: Double = 120, maxBatchItems: Int = 64,
                 cores: Int = ProcessInfo.processInfo.activeProcessorCount) {
         let cores = max(1, cores)
@@ -56,6 +60,7 @@ public struct ServerConfiguration: Sendable {
         self.concurrency = workers
         self.threads = perPass
         self.device = device
+        self.precision = precision
         self.queueCapacity = max(0, queueCapacity ?? 2 * workers)
         self.timeoutSeconds = timeoutSeconds
         self.maxBatchItems = max(1, maxBatchItems)

@@ -56,7 +56,7 @@ struct BenchCommand: ParsableCommand {
         } catch { throw CLIError(error.description) }
         if !json {
             print("model \(config.name): d_model \(c.dModel), \(c.layers) layers, \(recognizer.info.parameters) parameters, loaded in \(String(format: "%.1f", loadMs)) ms")
-            print("OpenBLAS core \(BLAS.coreName), \(BLAS.threads) thread(s) per forward pass (OpenBLAS itself \(BLAS.openBLASThreads)), device \(recognizer.backend.device.rawValue); \(runs) runs after 1 warm-up; medians")
+            print("OpenBLAS core \(BLAS.coreName), \(BLAS.threads) thread(s) per forward pass (OpenBLAS itself \(BLAS.openBLASThreads)), device \(recognizer.backend.device.rawValue), precision \(recognizer.precision.rawValue)\(recognizer.precision.isNative ? "" : " (portable path)"); \(runs) runs after 1 warm-up; medians")
             print("")
             print("| audio s | frontend ms | encoder ms | CTC ms | RNN-T ms | end-to-end ms | RTF | encoder GFLOP/s |")
             print("|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -98,7 +98,7 @@ struct BenchCommand: ParsableCommand {
             let rtf = e2e / 1000 / length
             if json {
                 let row: [String: Double] = ["seconds": length, "load_ms": loadMs, "peak_rss_mb": Self.peakRSSMegabytes(),
-                                             "threads": Double(BLAS.threads), "frontend_ms": med["frontend"] ?? 0, "encoder_ms": encoderMs,
+                                             "threads": Double(BLAS.threads), "precision_bits": Double(Self.bits(recognizer.precision)), "frontend_ms": med["frontend"] ?? 0, "encoder_ms": encoderMs,
                                              "ctc_ms": med["ctc"] ?? 0, "rnnt_ms": med["rnnt"] ?? 0, "end_to_end_ctc_ms": e2e,
                                              "rtf": rtf, "encoder_gflops": gflop / (encoderMs / 1000), "encoder_gflop": gflop]
                 let data = try JSONSerialization.data(withJSONObject: row, options: [.sortedKeys])
@@ -112,6 +112,15 @@ struct BenchCommand: ParsableCommand {
         benchLayer(recognizer.model.encoder, frames: layerFrames)
         let longest = inputs.map { $0.1.count }.max() ?? 16000
         if sgemm { try benchSgemm(c, frames: recognizer.model.encoder.outputLength(longest / config.frontend.hopLength + 1)) }
+    }
+
+    /// Bits per weight of a precision (for the JSON rows, which hold numbers only).
+    static func bits(_ p: Precision) -> Int {
+        switch p {
+        case .fp32: return 32
+        case .bf16: return 16
+        case .int8: return 8
+        }
     }
 
     /// One Conformer layer on `frames` encoder frames.

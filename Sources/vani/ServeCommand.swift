@@ -44,6 +44,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Where the forward work runs: \(ComputeDevice.allCases.map(\.rawValue).joined(separator: ", ")).")
     var device: ComputeDevice = .cpu
 
+    @Option(help: precisionHelp)
+    var precision: Precision?
+
     @Option(help: "Requests that may wait beyond those running; more get 503 (default: 2 × concurrency).")
     var queue: Int?
 
@@ -88,7 +91,7 @@ struct ServeCommand: AsyncParsableCommand {
         let configuration = ServerConfiguration(
             host: host, port: port, preload: preload, apiKey: apiKey ?? environment["VANI_API_KEY"],
             maxBodyBytes: Int(maxBodyMb * 1_048_576), concurrency: concurrency, threads: threads, device: device,
-            queueCapacity: queue, timeoutSeconds: timeout, maxBatchItems: maxBatch)
+            precision: precision, queueCapacity: queue, timeoutSeconds: timeout, maxBatchItems: maxBatch)
         let service = ASRService(configuration: configuration, modelURL: modelURL, logger: Logger(label: "vani.serve"))
         try await service.run()
     }

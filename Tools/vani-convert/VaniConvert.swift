@@ -9,9 +9,12 @@ import Musl
 import Darwin
 #endif
 import ArgumentParser
+import ConformerModel
 import Foundation
 import ONNXImport
 import WeightFormat
+
+extension Precision: ExpressibleByArgument {}
 
 @main
 struct VaniConvert: ParsableCommand {
@@ -21,12 +24,18 @@ struct VaniConvert: ParsableCommand {
         discussion: """
         ONNX_DIR is the downloaded repository folder (with config.json and assets/) or its \
         assets/ folder; Hugging Face cache symlinks are followed. The output is a safetensors \
-        file (see Weights/FORMAT.md) that Python's `safetensors` also opens.
+        file (see Weights/FORMAT.md) that Python's `safetensors` also opens. With --dtype bf16 or \
+        int8 the encoder's weight matrices are stored narrower (about 1/2 or 1/4 of the size; int8 \
+        scales beside each matrix as `<name>_scale`); ONNX_DIR may then also be an fp32 .safetensors \
+        file written by vani-convert, which is rewritten.
         """,
         version: converterVersion)
 
-    @Argument(help: "The model folder (repository root or its assets/ folder).")
+    @Argument(help: "The model folder (repository root or its assets/ folder), or with --dtype an fp32 .safetensors file.")
     var onnxDir: String
+
+    @Option(help: "How the encoder's weight matrices are stored: fp32, bf16 or int8 (per output channel with fp32 scales).")
+    var dtype: Precision = .fp32
 
     @Option(name: .shortAndLong, help: "The weights file to write.")
     var output: String
@@ -44,6 +53,17 @@ struct VaniConvert: ParsableCommand {
     var quiet = false
 
     func run() throws {
+        if onnxDir.hasSuffix(".safetensors") {
+            guard dtype != .fp32 else { throw ValidationError("a .safetensors input needs --dtype bf16 or int8") }
+            do {
+                let size = try Narrowing.rewrite(URL(fileURLWithPath: onnxDir), to: URL(fileURLWithPath: output), dtype: dtype)
+                if !quiet { Swift.print("wrote \(output): \(size) bytes, encoder matrices stored \(dtype.rawValue)") }
+            } catch {
+                FileHandle.standardError.write(Data("error: \(error.description)\n".utf8))
+                throw ExitCode(1)
+            }
+            return
+        }
         let started = Date()
         let progress = Progress(quiet: quiet)
         let result: ConversionResult
@@ -55,7 +75,7 @@ struct VaniConvert: ParsableCommand {
                                                $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
                                                    .filter { !$0.isEmpty }
                                            },
-                                           verify: verify) { progress.handle($0) }
+                                           verify: verify, dtype: dtype) { progress.handle($0) }
         } catch {
             progress.endLine()
             FileHandle.standardError.write(Data("error: \(error.description)\n".utf8))
