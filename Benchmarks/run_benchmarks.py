@@ -61,7 +61,7 @@ def prepare(args):
     if not os.path.exists(os.path.join(MODEL_DIR, "assets", "encoder.onnx")):
         print("building the full-size random model (NeMo export, several minutes)...", flush=True)
         sh([sys.executable, os.path.join(ROOT, "Tools", "reference", "build_model.py"), "--full-size",
-            "--out", MODEL_DIR], capture=False)
+            "--out", MODEL_DIR, "--layers", str(args.layers)], capture=False)
     sh(["swift", "build", "-c", "release", "--product", "vani"], capture=False)
     sh(["swift", "build", "-c", "release", "--product", "vani-convert"], capture=False)
     if not os.path.exists(WEIGHTS):
@@ -109,7 +109,8 @@ def run_vani(args, audio, precision="fp32"):
 
 
 def run_ort(args, audio, encoder=None):
-    cmd = [sys.executable, os.path.abspath(__file__), "--ort", "--threads", str(args.threads), "--runs", str(args.runs)]
+    cmd = [sys.executable, os.path.abspath(__file__), "--ort", "--threads", str(args.threads), "--runs", str(args.runs),
+           "--layers", str(args.layers)]
     if encoder:
         cmd += ["--ort-encoder", encoder]
     for s in LENGTHS:
@@ -184,7 +185,13 @@ def main():
     ap.add_argument("--audio", action="append", default=[], help=argparse.SUPPRESS)
     ap.add_argument("--ort-encoder", help=argparse.SUPPRESS)
     ap.add_argument("--precisions", nargs="+", default=["fp32", "bf16", "int8"], help="Vani precisions to time")
+    ap.add_argument("--layers", type=int, default=24, help="Conformer layers of the random model (24: the release)")
     args = ap.parse_args()
+    if args.layers != 24:   # a shorter stack of the release's layers, cached apart
+        global MODEL_DIR, WEIGHTS, ORT_INT8_DIR
+        MODEL_DIR = os.path.join(CACHE, f"full-size-{args.layers}l")
+        WEIGHTS = os.path.join(CACHE, f"full-size-{args.layers}l.safetensors")
+        ORT_INT8_DIR = os.path.join(CACHE, f"full-size-{args.layers}l-int8")
     if args.ort:
         return ort_main(args)
     audio = prepare(args)
@@ -220,7 +227,7 @@ def main():
     lines = [f"Machine: {machine()}; {args.threads} threads; {core_line.split(';')[0]}; "
              f"ONNX Runtime CPU provider (int8: `quantize_dynamic`, per-channel QInt8 weights); medians of "
              f"{args.rounds} alternating rounds × {args.runs} runs after warm-up, all engines in the same run.",
-             f"Model: full-size random IndicConformer (d_model 1024, 24 layers, 8 heads, FFN 4096), weights file "
+             f"Model: full-size random IndicConformer (d_model 1024, {args.layers} layers, 8 heads, FFN 4096), weights file "
              f"{weights_mb:.0f} MiB (fp32). sgemm at the model's shapes (60 s): {sgemm:.0f} GFLOP/s.", "",
              "Encoder ms (lower is better) and speed-ups (ORT time ÷ Vani time):", "",
              "| audio | " + " | ".join(names) + " | fp32: ORT ÷ Vani | int8: ORT ÷ Vani int8 |"

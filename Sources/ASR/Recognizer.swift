@@ -60,11 +60,14 @@ public struct ModelInfo: Sendable, Codable, Equatable {
     public var parameters: Int
     /// Sample rate the model expects (audio is resampled to it).
     public var sampleRate: Int
+    /// The precision of the encoder's weight products (nil when not reported).
+    public var precision: Precision?
 
     /// Memberwise initialiser.
-    public init(name: String, languages: [String], decoders: [DecoderKind], parameters: Int, sampleRate: Int) {
+    public init(name: String, languages: [String], decoders: [DecoderKind], parameters: Int, sampleRate: Int,
+                precision: Precision? = nil) {
         self.name = name; self.languages = languages; self.decoders = decoders
-        self.parameters = parameters; self.sampleRate = sampleRate
+        self.parameters = parameters; self.sampleRate = sampleRate; self.precision = precision
     }
 }
 
@@ -138,7 +141,8 @@ public final class Recognizer: Sendable {
         self.languages = Language.all(in: model).filter { offered.contains($0.key) }
         self.info = ModelInfo(name: model.config.name, languages: offered,
                               decoders: model.transducer == nil ? [.ctc] : [.ctc, .rnnt],
-                              parameters: model.parameterCount, sampleRate: model.config.frontend.sampleRate)
+                              parameters: model.parameterCount, sampleRate: model.config.frontend.sampleRate,
+                              precision: model.precision)
     }
 
     /// The precision the encoder's products run in.

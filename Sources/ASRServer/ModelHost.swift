@@ -103,7 +103,8 @@ public final class ModelHost: @unchecked Sendable {
             state = .ready
             logger.info("model loaded", metadata: [
                 "model": "\(engine.info.name)", "seconds": "\(String(format: "%.2f", seconds))",
-                "languages": "\(engine.info.languages.count)", "parameters": "\(engine.info.parameters)"])
+                "languages": "\(engine.info.languages.count)", "parameters": "\(engine.info.parameters)",
+                "precision": "\(engine.info.precision?.rawValue ?? "fp32")"])
             return engine
         case .failure(let error):
             failure = error

@@ -62,6 +62,7 @@ struct HealthResponse: Encodable, Sendable {
         var decoders: [String]?
         var parameters: Int?
         var sample_rate: Int?
+        var precision: String?
     }
     struct Queue: Encodable, Sendable { var in_flight: Int; var workers: Int; var capacity: Int }
     var status: String

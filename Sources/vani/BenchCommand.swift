@@ -39,6 +39,9 @@ struct BenchCommand: ParsableCommand {
     @Flag(name: .long, help: "Also time sgemm at the encoder's shapes (the achievable GEMM rate).")
     var sgemm = false
 
+    @Flag(name: .long, help: "Also split the encoder's time into its parts (weight products, attention, norms, convolutions, element-wise).")
+    var stages = false
+
     func run() throws {
         // Process-wide here, deliberately: the layer and sgemm micro-benchmarks run outside the
         // recognizer and must use the same thread count as its forward passes.
@@ -109,6 +112,7 @@ struct BenchCommand: ParsableCommand {
                              gflop / (encoderMs / 1000)))
             }
         }
+        if stages { benchStages(recognizer, inputs: inputs) }
         benchLayer(recognizer.model.encoder, frames: layerFrames)
         let longest = inputs.map { $0.1.count }.max() ?? 16000
         if sgemm { try benchSgemm(c, frames: recognizer.model.encoder.outputLength(longest / config.frontend.hopLength + 1)) }
@@ -120,6 +124,43 @@ struct BenchCommand: ParsableCommand {
         case .fp32: return 32
         case .bf16: return 16
         case .int8: return 8
+        }
+    }
+
+    /// Where the encoder's time goes, per input: each part's median over the runs and its share.
+    func benchStages(_ recognizer: Recognizer, inputs: [(Double, [Float])]) {
+        for (length, samples) in inputs {
+            let features = recognizer.features(samples)
+            var perRun: [[String: Double]] = []
+            for run in 0...runs {
+                let clock = ConformerEncoder.StageClock()
+                let encoder = recognizer.model.encoder
+                _ = features.values.withUnsafeBufferPointer {
+                    encoder.forward(features: $0.baseAddress!, frames: features.frames,
+                                    validFrames: features.validFrames, clock: clock)
+                }
+                if run > 0 { perRun.append(clock.nanoseconds.mapValues { Double($0) / 1e6 }) }
+            }
+            let parts = Set(perRun.flatMap(\.keys)).sorted()
+            let med = Dictionary(uniqueKeysWithValues: parts.map { p in (p, Self.median(perRun.map { $0[p] ?? 0 })) })
+            let total = med.values.reduce(0, +)
+            if json {
+                var row: [String: Double] = ["stages_seconds": length, "stages_total_ms": total]
+                for (p, ms) in med { row["stage " + p] = ms }
+                if let data = try? JSONSerialization.data(withJSONObject: row, options: [.sortedKeys]) {
+                    print(String(decoding: data, as: UTF8.self))
+                }
+            } else {
+                print("")
+                print(String(format: "encoder parts, %.1f s of audio, precision %@ (medians, ms):", length,
+                             recognizer.precision.rawValue))
+                print("| part | ms | share |")
+                print("|---|---:|---:|")
+                for (p, ms) in med.sorted(by: { $0.value > $1.value }) {
+                    print(String(format: "| %@ | %.1f | %.1f %% |", p, ms, 100 * ms / max(total, 1e-9)))
+                }
+                print(String(format: "| total | %.1f | |", total))
+            }
         }
     }
 
