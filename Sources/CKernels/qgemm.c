@@ -83,30 +83,110 @@ static inline float from_bf16(uint16_t h) {
     return x;
 }
 
+#if defined(__x86_64__) && defined(__clang__)
+// The same conversions sixteen values at a time (load time: 600M weights take seconds in scalar code).
+__attribute__((target("avx512f,avx512bw")))
+static void f32_to_bf16_avx512(const float *x, long n, uint16_t *out) {
+    long i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512i u = _mm512_loadu_si512(x + i);
+        __m512i rounded = _mm512_add_epi32(u, _mm512_add_epi32(_mm512_set1_epi32(0x7fff),
+                                           _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1))));
+        __m512i quiet = _mm512_or_si512(u, _mm512_set1_epi32(0x400000));
+        __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)),
+                                                _mm512_set1_epi32(0x7f800000));
+        __m512i bits = _mm512_srli_epi32(_mm512_mask_blend_epi32(nan, rounded, quiet), 16);
+        _mm256_storeu_si256((__m256i *)(out + i), _mm512_cvtepi32_epi16(bits));
+    }
+    for (; i < n; i++) out[i] = to_bf16(x[i]);
+}
+
+__attribute__((target("avx512f,avx512bw")))
+static float absmax_avx512(const float *x, long n) {
+    __m512 m = _mm512_setzero_ps();
+    long i = 0;
+    for (; i + 16 <= n; i += 16) m = _mm512_max_ps(m, _mm512_abs_ps(_mm512_loadu_ps(x + i)));
+    float r = _mm512_reduce_max_ps(m);
+    for (; i < n; i++) r = fmaxf(r, fabsf(x[i]));
+    return r;
+}
+
+__attribute__((target("avx512f,avx512bw")))
+static int32_t quantize_row_avx512(const float *x, long n, float inv, int8_t *q) {
+    __m512 vinv = _mm512_set1_ps(inv), lo = _mm512_set1_ps(-127), hi = _mm512_set1_ps(127);
+    __m512i sum = _mm512_setzero_si512();
+    long i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 v = _mm512_roundscale_ps(_mm512_mul_ps(_mm512_loadu_ps(x + i), vinv),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        __m512i t = _mm512_cvtps_epi32(_mm512_min_ps(_mm512_max_ps(v, lo), hi));
+        sum = _mm512_add_epi32(sum, t);
+        _mm_storeu_si128((__m128i *)(q + i), _mm512_cvtepi32_epi8(t));
+    }
+    int32_t total = _mm512_reduce_add_epi32(sum);
+    for (; i < n; i++) {
+        float v = nearbyintf(x[i] * inv);
+        v = v > 127 ? 127 : (v < -127 ? -127 : v);
+        q[i] = (int8_t)v;
+        total += (int32_t)v;
+    }
+    return total;
+}
+#define HAVE_AVX512_PREP 1
+#endif
+
+static int prep_avx512(void) {
+#ifdef HAVE_AVX512_PREP
+    static _Atomic int cached = -1;
+    int value = atomic_load_explicit(&cached, memory_order_relaxed);
+    if (value < 0) {
+        __builtin_cpu_init();
+        value = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
+        atomic_store_explicit(&cached, value, memory_order_relaxed);
+    }
+    return value && !generic_here;
+#else
+    return 0;
+#endif
+}
+
 void vani_f32_to_bf16(const float *x, long n, uint16_t *out) {
+#ifdef HAVE_AVX512_PREP
+    if (prep_avx512()) { f32_to_bf16_avx512(x, n, out); return; }
+#endif
     for (long i = 0; i < n; i++) out[i] = to_bf16(x[i]);
 }
 
 void vani_quantize_weights_int8(const float *w, long n, long k, long ldw, int8_t *q, long ldq, float *scales,
                                 int32_t *sums) {
+    int fast = prep_avx512();
     for (long r = 0; r < n; r++) {
         const float *src = w + r * ldw;
+        int8_t *dst = q + r * ldq;
         float amax = 0;
-        for (long j = 0; j < k; j++) amax = fmaxf(amax, fabsf(src[j]));
+#ifdef HAVE_AVX512_PREP
+        if (fast) amax = absmax_avx512(src, k);
+        else
+#endif
+            for (long j = 0; j < k; j++) amax = fmaxf(amax, fabsf(src[j]));
         float scale = amax > 0 ? amax / 127.0f : 1.0f;
         float inv = 1.0f / scale;
         int32_t sum = 0;
-        int8_t *dst = q + r * ldq;
-        for (long j = 0; j < k; j++) {
-            float v = nearbyintf(src[j] * inv);
-            v = v > 127 ? 127 : (v < -127 ? -127 : v);
-            dst[j] = (int8_t)v;
-            sum += (int32_t)v;
-        }
+#ifdef HAVE_AVX512_PREP
+        if (fast) sum = quantize_row_avx512(src, k, inv, dst);
+        else
+#endif
+            for (long j = 0; j < k; j++) {
+                float v = nearbyintf(src[j] * inv);
+                v = v > 127 ? 127 : (v < -127 ? -127 : v);
+                dst[j] = (int8_t)v;
+                sum += (int32_t)v;
+            }
         for (long j = k; j < ldq; j++) dst[j] = 0;
         scales[r] = scale;
         sums[r] = sum;
     }
+    (void)fast;
 }
 
 void vani_int8_row_sums(const int8_t *q, long n, long k, long ldq, int32_t *sums) {

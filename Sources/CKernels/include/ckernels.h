@@ -31,6 +31,11 @@ void vani_bias_silu(float *x, long rows, long cols, const float *bias);
 void vani_bias_glu(const float *in, long rows, long channels, const float *bias, float *out);
 /// y[r, c] += bias[c].
 void vani_add_bias(float *y, long rows, long cols, const float *bias);
+/// Depthwise conv2d (groups = channels) of channels c0..<c1: input [C, h, w], weight [C, k, k],
+/// bias [C] or NULL, output [C, oh, ow]; stride s, zero padding p. Sums in a fixed order (bias, then
+/// taps by row and column), the same bits whatever the split of channels.
+void vani_depthwise_conv2d(const float *input, long c0, long c1, long h, long w, long k, long s, long p, long oh,
+                           long ow, const float *weight, const float *bias, float *output);
 
 // MARK: fork-join pool (pool.c)
 
