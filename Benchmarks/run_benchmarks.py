@@ -158,10 +158,21 @@ def ort_main(args):
                 times["encoder"].append((t2 - t1) * 1000)
                 times["ctc"].append((t3 - t2) * 1000)
         med = {k: statistics.median(v) for k, v in times.items()}
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        rss = peak_rss_mb()
         print(json.dumps({"seconds": len(x) / 16000, "frontend_ms": med["frontend"], "encoder_ms": med["encoder"],
                           "ctc_ms": med["ctc"], "end_to_end_ctc_ms": sum(med.values()), "load_ms": load_ms,
                           "peak_rss_mb": rss, "frames": int(olen[0]), "tokens": int((ids != 256).sum())}), flush=True)
+
+
+def peak_rss_mb():
+    """This process's peak RSS: VmHWM starts afresh at exec, ru_maxrss keeps the parent's across fork + exec."""
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def machine():

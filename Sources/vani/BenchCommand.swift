@@ -222,6 +222,13 @@ struct BenchCommand: ParsableCommand {
     }
 
     static func peakRSSMegabytes() -> Double {
+        // VmHWM starts afresh at exec; ru_maxrss keeps the parent's high-water mark across
+        // fork + exec (a Python runner that imported torch made every child report its size).
+        if let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+           let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+           let kb = Double(line.split(separator: " ").dropFirst().first ?? "") {
+            return kb / 1024
+        }
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         return Double(usage.ru_maxrss) / 1024
