@@ -101,7 +101,7 @@ let package = Package(
                                .product(name: "NIOHTTP1", package: "swift-nio")],
                 path: "Tools/HubDownload", swiftSettings: swift6),
         .executableTarget(name: "vani-convert",
-                          dependencies: ["ONNXImport", "WeightFormat", "HubDownload",
+                          dependencies: ["ONNXImport", "WeightFormat", "HubDownload", "ConformerModel",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Tools/vani-convert", swiftSettings: swift6),
 

@@ -24,6 +24,8 @@ public enum RecognizerError: Error, CustomStringConvertible, Sendable, Equatable
     case unknownLanguage(String, available: [String])
     /// The model has no head for this decoder.
     case decoderUnavailable(DecoderKind)
+    /// The device does not offer this precision (`available` lists what it offers).
+    case precisionUnavailable(Precision, device: ComputeDevice, available: [Precision])
     /// The audio was refused (its `AudioError`, with a stable `code`).
     case audio(AudioError)
 
@@ -44,6 +46,8 @@ public enum RecognizerError: Error, CustomStringConvertible, Sendable, Equatable
             return "this model has no \(kind.rawValue) decoder: use \(kind == .ctc ? "rnnt" : "ctc")"
         case .audio(let error):
             return error.description
+        case .precisionUnavailable(let precision, let device, let available):
+            return "precision \(precision.rawValue) is not offered on \(device.rawValue): use \(available.map(\.rawValue).joined(separator: ", "))"
         }
     }
 }
@@ -60,11 +64,14 @@ public struct ModelInfo: Sendable, Codable, Equatable {
     public var parameters: Int
     /// Sample rate the model expects (audio is resampled to it).
     public var sampleRate: Int
+    /// The precision of the encoder's weight products (nil when not reported).
+    public var precision: Precision?
 
     /// Memberwise initialiser.
-    public init(name: String, languages: [String], decoders: [DecoderKind], parameters: Int, sampleRate: Int) {
+    public init(name: String, languages: [String], decoders: [DecoderKind], parameters: Int, sampleRate: Int,
+                precision: Precision? = nil) {
         self.name = name; self.languages = languages; self.decoders = decoders
-        self.parameters = parameters; self.sampleRate = sampleRate
+        self.parameters = parameters; self.sampleRate = sampleRate; self.precision = precision
     }
 }
 
@@ -81,11 +88,14 @@ public struct RecognizerOptions: Sendable {
     public var device: ComputeDevice = .cpu
     /// How long audio is cut into windows.
     public var chunking = ChunkingPolicy()
+    /// The precision of the encoder's weight products (`Precision`); nil: the precision the file
+    /// stores them in (fp32 for the release's files). Must be one `device.precisions` offers.
+    public var precision: Precision?
     /// Memberwise initialiser.
     public init(maxAudioSeconds: Double = 3600, threads: Int = 0, device: ComputeDevice = .cpu,
-                chunking: ChunkingPolicy = ChunkingPolicy()) {
+                chunking: ChunkingPolicy = ChunkingPolicy(), precision: Precision? = nil) {
         self.maxAudioSeconds = maxAudioSeconds; self.threads = threads; self.device = device
-        self.chunking = chunking
+        self.chunking = chunking; self.precision = precision
     }
 }
 
@@ -111,13 +121,16 @@ public final class Recognizer: Sendable {
     let frontend: LogMelFrontend
 
     /// Loads and checks a weights file (see Weights/FORMAT.md).
-    /// - Throws: `.modelNotFound`, `.invalidModel` naming what is wrong.
+    /// - Throws: `.modelNotFound`, `.invalidModel` naming what is wrong, `.precisionUnavailable`.
     public init(modelURL: URL, options: RecognizerOptions = RecognizerOptions()) throws(RecognizerError) {
+        if let precision = options.precision, !options.device.precisions.contains(precision) {
+            throw .precisionUnavailable(precision, device: options.device, available: options.device.precisions)
+        }
         guard FileManager.default.fileExists(atPath: modelURL.path) else {
             throw .modelNotFound(path: modelURL.path)
         }
         let model: ConformerASRModel
-        do { model = try ConformerASRModel(contentsOf: modelURL) } catch {
+        do { model = try ConformerASRModel(contentsOf: modelURL, precision: options.precision) } catch {
             throw .invalidModel(error.description)
         }
         self.model = model
@@ -132,8 +145,16 @@ public final class Recognizer: Sendable {
         self.languages = Language.all(in: model).filter { offered.contains($0.key) }
         self.info = ModelInfo(name: model.config.name, languages: offered,
                               decoders: model.transducer == nil ? [.ctc] : [.ctc, .rnnt],
-                              parameters: model.parameterCount, sampleRate: model.config.frontend.sampleRate)
+                              parameters: model.parameterCount, sampleRate: model.config.frontend.sampleRate,
+                              precision: model.precision)
     }
+
+    /// The precision the encoder's products run in.
+    public var precision: Precision { model.precision }
+
+    /// One line for logs when that precision's products take the portable path on this CPU
+    /// (no AVX-512 BF16 / VNNI); nil when they run on their own instructions.
+    public var precisionNote: String? { model.precision.portablePathNote }
 
     // MARK: - The door: strings become values, once
 

@@ -8,6 +8,7 @@ import Foundation
 @_exported import struct Audio.AudioWarning
 @_exported import struct Audio.PreparedAudio
 @_exported import enum Backend.ComputeDevice
+@_exported import enum ConformerModel.Precision
 @_exported import enum Decoding.DecoderKind
 @_exported import enum Decoding.Decoder
 @_exported import struct Decoding.Language

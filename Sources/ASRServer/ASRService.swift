@@ -110,10 +110,12 @@ public final class ASRService: Sendable {
     public convenience init(configuration: ServerConfiguration, models files: [(name: String, url: URL)],
                             defaultModel: String? = nil, metrics: ServiceMetrics = ServiceMetrics(), logger: Logger) {
         let options = RecognizerOptions(maxAudioSeconds: configuration.maxAudioSeconds, threads: configuration.threads,
-                                        device: configuration.device)
+                                        device: configuration.device, precision: configuration.precision)
         let hosts = files.map { name, url in
             ModelHost(name: name, file: url, logger: logger) { () throws(RecognizerError) -> any TranscriptionEngine in
-                try Recognizer(modelURL: url, options: options)
+                let recognizer = try Recognizer(modelURL: url, options: options)
+                if let note = recognizer.precisionNote { logger.notice("\(note)") }
+                return recognizer
             }
         }
         self.init(configuration: configuration, models: ModelRegistry(hosts: hosts, defaultName: defaultModel),
@@ -168,6 +170,7 @@ public final class ASRService: Sendable {
             "max_audio_s": "\(configuration.maxAudioSeconds)",
             "preload": "\(configuration.preload)", "concurrency": "\(configuration.concurrency)",
             "threads": "\(configuration.threads)", "queue": "\(configuration.queueCapacity)",
+            "precision": "\(configuration.precision?.rawValue ?? "as stored")",
             "timeout_s": "\(configuration.timeoutSeconds)", "max_body_mib": "\(megabytes(configuration.maxBodyBytes))",
             "api_keys": "\(configuration.apiKeys.count)",
             "rate_limit": "\(configuration.rateLimit.map { "\($0)/s" } ?? "off")",

@@ -215,7 +215,8 @@ public final class ModelHost: @unchecked Sendable {
             logger.info("model loaded", metadata: [
                 "model": "\(model.engine.info.name)", "seconds": "\(String(format: "%.2f", seconds))",
                 "languages": "\(model.engine.info.languages.count)", "parameters": "\(model.engine.info.parameters)",
-                "digest": "\(model.digest ?? "none")"])
+                "digest": "\(model.digest ?? "none")",
+                "precision": "\(model.engine.info.precision?.rawValue ?? "fp32")"])
             return model
         case .failure(let error):
             failure = error

@@ -67,6 +67,7 @@ struct HealthResponse: Encodable, Sendable {
         var decoders: [String]?
         var parameters: Int?
         var sample_rate: Int?
+        var precision: String?
     }
     struct Queue: Encodable, Sendable { var in_flight: Int; var workers: Int; var capacity: Int }
     /// One entry of `models`: every model the server holds.

@@ -36,6 +36,9 @@ public struct ServerConfiguration: Sendable {
     public var threads: Int
     /// Where the forward work runs.
     public var device: ComputeDevice
+    /// The precision of the encoder's weight products (nil: as the model file stores them, fp32
+    /// for the release's files).
+    public var precision: Precision?
     /// Most requests waiting beyond those running (an upper bound: a request is admitted only
     /// while its estimated wait fits in `timeoutSeconds`); more get 503 with `Retry-After`.
     public var queueCapacity: Int
@@ -91,7 +94,8 @@ public struct ServerConfiguration: Sendable {
     /// per core).
     public init(host: String = "127.0.0.1", port: Int = 5000, preload: Bool = false,
                 apiKey: String? = nil, maxBodyBytes: Int = ServerConfiguration.defaultMaxBodyBytes,
-                concurrency: Int? = nil, threads: Int? = nil, device: ComputeDevice = .cpu, queueCapacity: Int? = nil,
+                concurrency: Int? = nil, threads: Int? = nil, device: ComputeDevice = .cpu,
+                precision: Precision? = nil, queueCapacity: Int? = nil,
                 timeoutSeconds: Double = 120, maxBatchItems: Int = 64,
                 cores: Int = ProcessInfo.processInfo.activeProcessorCount) {
         let cores = max(1, cores)
@@ -103,6 +107,7 @@ public struct ServerConfiguration: Sendable {
         self.concurrency = workers
         self.threads = perPass
         self.device = device
+        self.precision = precision
         self.queueCapacity = max(0, queueCapacity ?? 16 * workers)
         self.timeoutSeconds = timeoutSeconds
         self.maxBatchItems = max(1, maxBatchItems)

@@ -49,5 +49,6 @@ extension Recognizer: TranscriptionEngine {
     public var answerSettings: String {
         let chunking = options.chunking
         return "chunking=\(chunking.maxWindow)/\(chunking.window)/\(chunking.overlap) device=\(options.device.rawValue)"
+            + " precision=\(info.precision?.rawValue ?? "fp32")"
     }
 }

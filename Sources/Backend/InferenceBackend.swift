@@ -12,6 +12,13 @@ import TensorModule
 public enum ComputeDevice: String, Sendable, CaseIterable, Codable {
     /// The host CPU: OpenBLAS, Vani's kernels and its thread pool.
     case cpu
+
+    /// The precisions of the weight products this device offers.
+    public var precisions: [Precision] {
+        switch self {
+        case .cpu: return [.fp32, .bf16, .int8]
+        }
+    }
 }
 
 /// The model's forward work for a batch of utterances: features in, encoder frames or decoded

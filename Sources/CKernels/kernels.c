@@ -155,3 +155,62 @@ VANI_CLONES void vani_add_bias(float *y, long rows, long cols, const float *bias
         for (long c = 0; c < cols; c++) row[c] += bias[c];
     }
 }
+
+// Depthwise 2-D convolution over channels c0..<c1 (PyTorch cross-correlation, zero padding), in
+// the order of the portable Swift loop it replaces: acc = bias; for ky, for kx: acc += w · x over
+// the taps inside the input, without FMA contraction, so the bits are the same. Interior outputs of
+// a 3×3 kernel take a branch-free loop the compiler vectorises along the row.
+#pragma clang fp contract(off)
+static void dw_point(const float *src, long h, long w, long k, long s, long p, const float *wc, float b, long oy,
+                     long ox, float *out) {
+    float acc = b;
+    for (long ky = 0; ky < k; ky++) {
+        long iy = oy * s + ky - p;
+        if (iy < 0 || iy >= h) continue;
+        for (long kx = 0; kx < k; kx++) {
+            long ix = ox * s + kx - p;
+            if (ix < 0 || ix >= w) continue;
+            acc += wc[ky * k + kx] * src[iy * w + ix];
+        }
+    }
+    *out = acc;
+}
+
+VANI_CLONES static void dw_row3(const float *r0, const float *r1, const float *r2, const float *wc, float b, long s,
+                                long x0, long n, float *dst) {
+    float w0 = wc[0], w1 = wc[1], w2 = wc[2], w3 = wc[3], w4 = wc[4], w5 = wc[5], w6 = wc[6], w7 = wc[7], w8 = wc[8];
+    for (long i = 0; i < n; i++) {
+        long x = x0 + i * s;
+        float acc = b;
+        acc += w0 * r0[x]; acc += w1 * r0[x + 1]; acc += w2 * r0[x + 2];
+        acc += w3 * r1[x]; acc += w4 * r1[x + 1]; acc += w5 * r1[x + 2];
+        acc += w6 * r2[x]; acc += w7 * r2[x + 1]; acc += w8 * r2[x + 2];
+        dst[i] = acc;
+    }
+}
+
+void vani_depthwise_conv2d(const float *input, long c0, long c1, long h, long w, long k, long s, long p, long oh,
+                           long ow, const float *weight, const float *bias, float *output) {
+    // Outputs whose taps all lie inside the input along x: ox·s − p ≥ 0 and ox·s + k − 1 − p < w.
+    long lo = (p + s - 1) / s, hi = w - k + p >= 0 ? (w - k + p) / s + 1 : 0;
+    if (hi > ow) hi = ow;
+    if (lo > hi) lo = hi;
+    for (long c = c0; c < c1; c++) {
+        const float *src = input + c * h * w;
+        float *dst = output + c * oh * ow;
+        const float *wc = weight + c * k * k;
+        float b = bias ? bias[c] : 0;
+        for (long oy = 0; oy < oh; oy++) {
+            long iy = oy * s - p;
+            if (k == 3 && iy >= 0 && iy + 2 < h) {
+                for (long ox = 0; ox < lo; ox++) dw_point(src, h, w, k, s, p, wc, b, oy, ox, dst + oy * ow + ox);
+                dw_row3(src + iy * w, src + (iy + 1) * w, src + (iy + 2) * w, wc, b, s, lo * s - p, hi - lo,
+                        dst + oy * ow + lo);
+                for (long ox = hi; ox < ow; ox++) dw_point(src, h, w, k, s, p, wc, b, oy, ox, dst + oy * ow + ox);
+            } else {
+                for (long ox = 0; ox < ow; ox++) dw_point(src, h, w, k, s, p, wc, b, oy, ox, dst + oy * ow + ox);
+            }
+        }
+    }
+}
+#pragma clang fp contract(on)

@@ -31,19 +31,44 @@ public final class ConformerEncoder: Sendable {
     /// Where a forward pass can report intermediate tensors (for stage-by-stage tests).
     public typealias StageObserver = (_ name: String, _ values: UnsafePointer<Float>, _ shape: [Int]) -> Void
 
+    /// Wall-clock time per part of a forward pass (`vani bench --stages`): each `lap` charges the
+    /// time since the previous one to a part. One per call, never shared between threads.
+    public final class StageClock {
+        /// Nanoseconds per part, accumulated over every call that used this clock.
+        public private(set) var nanoseconds: [String: UInt64] = [:]
+        private var last = DispatchTime.now().uptimeNanoseconds
+
+        /// A clock starting now.
+        public init() {}
+
+        /// Restarts the lap without charging anyone (before a forward pass).
+        public func start() { last = DispatchTime.now().uptimeNanoseconds }
+
+        /// Charges the time since the previous lap to `part`.
+        public func lap(_ part: String) {
+            let now = DispatchTime.now().uptimeNanoseconds
+            nanoseconds[part, default: 0] += now - last
+            last = now
+        }
+    }
+
     /// Runs the encoder on one utterance of time-major features [frames, featIn].
     /// - Parameter validFrames: feature frames that are audio (the rest is `pad_to` padding):
     ///   all frames go through the subsampling, and only the encoder frames of the valid part
     ///   go through the layers, which is what the reference's length masks compute.
     /// - Returns: the encoded frames, [T', d] with T' = outputLength(validFrames).
+    /// - Parameter clock: when given, the time of each part (subsampling, norms, weight products,
+    ///   attention scores, depthwise conv, element-wise) is added to it.
     public func forward(features: UnsafePointer<Float>, frames: Int, validFrames: Int? = nil,
-                        observe: StageObserver? = nil) -> Tensor {
+                        observe: StageObserver? = nil, clock: StageClock? = nil) -> Tensor {
         precondition(frames >= 1, "the encoder needs at least one feature frame")
         let plan = Plan(config: config, weights: weights, frames: frames)
         let arena = ScratchArena(capacity: plan.capacity)
+        defer { withExtendedLifetime(arena) {} }   // the workspace's pointers live in it
         let w = Workspace(plan: plan, arena: arena)
         let d = config.dModel
-        subsample(features, plan: plan, w: w)                                        // (T'_padded, d)
+        clock?.start()
+        subsample(features, plan: plan, w: w, clock: clock)                          // (T'_padded, d)
         let t = min(outputLength(validFrames ?? frames), plan.encodedFrames)
         let output = Tensor(zeros: [t, d])                                           // (T', d)
         let x = output.pointer
@@ -52,8 +77,9 @@ public final class ConformerEncoder: Sendable {
         if config.xscaling { scale(x, by: Float(d).squareRoot(), count: output.count) }
         positionalEmbedding(frames: t, into: w.positions)                            // (2T' − 1, d)
         observe?("pos_emb", w.positions, [2 * t - 1, d])
+        clock?.lap("element-wise")
         for (i, layer) in weights.layers.enumerated() {
-            forwardLayer(layer, x: x, pos: w.positions, frames: t, s: w.layer)
+            forwardLayer(layer, x: x, pos: w.positions, frames: t, s: w.layer, clock: clock)
             observe?("layer_\(i)", x, [t, d])
         }
         return output
@@ -65,7 +91,10 @@ public final class ConformerEncoder: Sendable {
         precondition(weights.layers.indices.contains(index), "no layer \(index)")
         // A plan for an input that subsamples to at least t frames sizes the layer scratch.
         let plan = Plan(config: config, weights: weights, frames: t * config.subsamplingFactor)
-        let w = Workspace(plan: plan, arena: ScratchArena(capacity: plan.capacity))
+        // The arena must outlive the workspace's pointers (a temporary may be freed at once).
+        let arena = ScratchArena(capacity: plan.capacity)
+        defer { withExtendedLifetime(arena) {} }
+        let w = Workspace(plan: plan, arena: arena)
         positionalEmbedding(frames: t, into: w.positions)
         forwardLayer(weights.layers[index], x: x, pos: w.positions, frames: t, s: w.layer)
     }
@@ -161,7 +190,7 @@ public final class ConformerEncoder: Sendable {
 
     /// Features [frames, featIn] (read as one channel of [frames, featIn]) → `w.subsampled`
     /// [T'_padded, d].
-    private func subsample(_ features: UnsafePointer<Float>, plan: Plan, w: Workspace) {
+    private func subsample(_ features: UnsafePointer<Float>, plan: Plan, w: Workspace, clock: StageClock? = nil) {
         let pre = weights.preEncode
         var (current, other) = w.planes
         var input = features
@@ -189,7 +218,9 @@ public final class ConformerEncoder: Sendable {
                 (w.flat + ti * ch * bins + c * bins).update(from: input + (c * t + ti) * bins, count: bins)
             }
         }
+        clock?.lap("subsampling convolutions")
         pre.out.apply(w.flat, rows: t, into: w.subsampled)                           // (T', d)
+        clock?.lap("weight products")
     }
 
     // MARK: - Positional encoding
@@ -220,47 +251,57 @@ public final class ConformerEncoder: Sendable {
     // MARK: - Conformer layer
 
     private func forwardLayer(_ w: ConformerLayerWeights, x: UnsafeMutablePointer<Float>,
-                              pos: UnsafePointer<Float>, frames t: Int, s: LayerScratch) {
+                              pos: UnsafePointer<Float>, frames t: Int, s: LayerScratch, clock: StageClock? = nil) {
         let d = config.dModel
         let eps = config.layerNormEps
         let n = t * d
         // 1. x += ½ · FF1(LN(x))
-        feedForward(w.normFeedForward1, w.feedForward1, x: x, frames: t, s: s)
+        feedForward(w.normFeedForward1, w.feedForward1, x: x, frames: t, s: s, clock: clock)
         // 2. x += MHSA(LN(x))
         layerNorm(x, rows: t, cols: d, gamma: w.normSelfAtt.gamma.pointer, beta: w.normSelfAtt.beta.pointer,
                   eps: eps, into: s.normed)                                          // (T, d)
-        attention(w.selfAttn, input: s.normed, pos: pos, frames: t, s: s)            // ctx (T, d)
+        clock?.lap("layer norms")
+        attention(w.selfAttn, input: s.normed, pos: pos, frames: t, s: s, clock: clock)   // ctx (T, d)
         w.selfAttn.linearOut.apply(s.ctx, rows: t, into: x, accumulate: true)
+        clock?.lap("weight products")
         // 3. x += Conv(LN(x))
         layerNorm(x, rows: t, cols: d, gamma: w.normConv.gamma.pointer, beta: w.normConv.beta.pointer,
                   eps: eps, into: s.normed)
+        clock?.lap("layer norms")
         w.conv.pointwiseConv1.apply(s.normed, rows: t, into: s.glu,
                                     epilogue: .biasGLU(product: s.pointwise))        // (T, 2d) → (T, d)
+        clock?.lap("weight products")
         depthwiseConv1d(s.glu, frames: t, channels: d, weight: w.conv.depthwiseKernelMajor.pointer,
                         kernel: config.convKernel, bias: w.conv.depthwiseBias.pointer,
                         padding: (config.convKernel - 1) / 2, into: s.dw)            // (T, d)
         silu(s.dw, count: n)
+        clock?.lap("depthwise conv + SiLU")
         w.conv.pointwiseConv2.apply(s.dw, rows: t, into: x, accumulate: true)
+        clock?.lap("weight products")
         // 4. x += ½ · FF2(LN(x))
-        feedForward(w.normFeedForward2, w.feedForward2, x: x, frames: t, s: s)
+        feedForward(w.normFeedForward2, w.feedForward2, x: x, frames: t, s: s, clock: clock)
         // 5. x = LN_out(x)
         layerNorm(x, rows: t, cols: d, gamma: w.normOut.gamma.pointer, beta: w.normOut.beta.pointer,
                   eps: eps, into: x)
+        clock?.lap("layer norms")
     }
 
     private func feedForward(_ norm: NormWeights, _ ff: FeedForwardWeights, x: UnsafeMutablePointer<Float>,
-                             frames t: Int, s: LayerScratch) {
+                             frames t: Int, s: LayerScratch, clock: StageClock? = nil) {
         let d = config.dModel
         layerNorm(x, rows: t, cols: d, gamma: norm.gamma.pointer, beta: norm.beta.pointer,
                   eps: config.layerNormEps, into: s.normed)                         // (T, d)
+        clock?.lap("layer norms")
         ff.linear1.apply(s.normed, rows: t, into: s.hidden, epilogue: .biasSiLU)    // (T, ff)
         ff.linear2.apply(s.hidden, rows: t, into: s.q)                               // (T, d)
+        clock?.lap("weight products")
         addScaled(s.q, alpha: 0.5, into: x, count: t * d)
+        clock?.lap("element-wise")
     }
 
     /// Transformer-XL relative-position attention; writes the concatenated heads to `s.ctx`.
     private func attention(_ w: AttentionWeights, input: UnsafePointer<Float>, pos: UnsafePointer<Float>,
-                           frames t: Int, s: LayerScratch) {
+                           frames t: Int, s: LayerScratch, clock: StageClock? = nil) {
         let d = config.dModel
         let heads = config.heads
         let dk = d / heads
@@ -268,13 +309,16 @@ public final class ConformerEncoder: Sendable {
         w.linearQ.apply(input, rows: t, into: s.q)                                   // (T, d)
         w.linearK.apply(input, rows: t, into: s.k)                                   // (T, d)
         w.linearV.apply(input, rows: t, into: s.v)                                   // (T, d)
+        clock?.lap("weight products")
         // q + pos_bias_v into qv, q + pos_bias_u in place (the biases are [heads, dK] = [d]).
         s.qv.update(from: s.q, count: t * d)
         addBias(rows: t, cols: d, bias: w.posBiasV.pointer, into: s.qv)
         addBias(rows: t, cols: d, bias: w.posBiasU.pointer, into: s.q)
         // The projected positions reuse the pointwise buffer: (2T − 1, d) fits in (T, 2d).
         let projected = s.pointwise
+        clock?.lap("element-wise")
         w.linearPos.apply(pos, rows: p, into: projected)                             // (2T − 1, d)
+        clock?.lap("weight products")
         let scaleFactor = 1 / Float(dk).squareRoot()
         // Heads in parallel groups (one thread each, own score buffers); the products inside a
         // group run single-threaded.
@@ -286,19 +330,30 @@ public final class ConformerEncoder: Sendable {
                 // ac[i, j] = (q_i + u) · k_j
                 sgemm(transB: true, m: t, n: t, k: dk, a: s.q + off, lda: d, b: s.k + off, ldb: d,
                       c: scores, ldc: t)                                             // (T, T)
-                // bd[i, r] = (q_i + v) · p_r; rel_shift picks r = T − 1 − i + j for key j.
-                sgemm(transB: true, m: t, n: p, k: dk, a: s.qv + off, lda: d, b: projected + off, ldb: d,
-                      c: bd, ldc: p)                                                 // (T, 2T − 1)
-                for i in 0..<t {
-                    let row = scores + i * t
-                    let shifted = bd + i * p + (t - 1 - i)
-                    for j in 0..<t { row[j] = (row[j] + shifted[j]) * scaleFactor }
+                // bd[i, r] = (q_i + v) · p_r; rel_shift picks r = T − 1 − i + j for key j, so rows
+                // i0..<i1 need only r in [T − i1, 2T − 1 − i0): T + (i1 − i0) − 1 of the 2T − 1
+                // columns. Blocks of 32 rows (never a block of one row, which would take sgemv)
+                // nearly halve this product; each element is the same dot product as before.
+                var i0 = 0
+                while i0 < t {
+                    var i1 = min(t, i0 + 32)
+                    if t - i1 == 1 { i1 = t }
+                    let width = t + (i1 - i0) - 1
+                    sgemm(transB: true, m: i1 - i0, n: width, k: dk, a: s.qv + i0 * d + off, lda: d,
+                          b: projected + (t - i1) * d + off, ldb: d, c: bd, ldc: width)   // (i1 − i0, width)
+                    for i in i0..<i1 {
+                        let row = scores + i * t
+                        let shifted = bd + (i - i0) * width + (i1 - 1 - i)
+                        for j in 0..<t { row[j] = (row[j] + shifted[j]) * scaleFactor }
+                    }
+                    i0 = i1
                 }
                 softmaxRows(scores, rows: t, cols: t)
                 sgemm(m: t, n: dk, k: t, a: scores, lda: t, b: s.v + off, ldb: d,
                       c: s.ctx + off, ldc: d)                                        // (T, dK) of (T, d)
             }
         }
+        clock?.lap("attention scores, softmax, context")
     }
 }
 

@@ -18,10 +18,16 @@ public final class ConformerASRModel: Sendable {
     public let parameterCount: Int
     /// Keeps the mapping alive for the borrowed weights.
     public let archive: WeightsArchive
+    /// The precision of the encoder's weight products (`Precision`).
+    public let precision: Precision
+    /// The precision the file stores its reduced matrices in (`vani.dtype` metadata; fp32 when absent).
+    public let storedPrecision: Precision
 
-    /// Maps and checks a weights file written by `vani-convert`.
+    /// Maps and checks a weights file written by `vani-convert`, holding the encoder's weight
+    /// matrices in `precision` (nil: the precision the file stores them in, fp32 for the
+    /// release's files).
     /// - Throws: `ModelLoadError` naming the file, tensor or field that is wrong.
-    public init(contentsOf url: URL) throws(ModelLoadError) {
+    public init(contentsOf url: URL, precision: Precision? = nil) throws(ModelLoadError) {
         let archive: WeightsArchive
         do { archive = try WeightsArchive(contentsOf: url) } catch { throw .weights(error) }
         guard let json = archive.metadata["vani.config"] else { throw .missingConfig(path: url.path) }
@@ -30,7 +36,9 @@ public final class ConformerASRModel: Sendable {
             throw .badConfig(path: url.path, reason: "vani.config does not decode: \(error)")
         }
         try Self.validate(config, path: url.path)
-        let r = WeightReader(archive: archive, prefix: "")
+        let stored = Precision(rawValue: archive.metadata["vani.dtype"] ?? "fp32") ?? .fp32
+        let precision = precision ?? stored
+        let r = WeightReader(archive: archive, prefix: "", precision: precision)
         let encoderWeights = try EncoderWeights(r.scoped("encoder."), config.encoder)
         encoder = ConformerEncoder(config: config.encoder, weights: encoderWeights)
         ctc = try CTCHead(r.scoped("ctc_decoder."), config: config.ctc, dModel: config.encoder.dModel)
@@ -42,6 +50,8 @@ public final class ConformerASRModel: Sendable {
         parameterCount = archive.tensorNames.reduce(0) { $0 + (archive.info($1)?.count ?? 0) }
         self.config = config
         self.archive = archive
+        self.precision = precision
+        self.storedPrecision = stored
     }
 
     private static func validate(_ c: ModelConfig, path: String) throws(ModelLoadError) {

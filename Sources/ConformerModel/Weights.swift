@@ -31,6 +31,8 @@ public enum ModelLoadError: Error, CustomStringConvertible, Sendable, Equatable 
 struct WeightReader {
     let archive: WeightsArchive
     let prefix: String
+    /// The precision of the matrices that `Precision.isReduced` names.
+    var precision: Precision = .fp32
 
     func callAsFunction(_ name: String, _ shape: [Int]) throws(ModelLoadError) -> FloatWeights {
         do { return try archive.floats(prefix + name, shape: shape) } catch { throw .weights(error) }
@@ -40,7 +42,47 @@ struct WeightReader {
         archive.info(prefix + name) == nil ? nil : try self(name, shape)
     }
 
-    func scoped(_ more: String) -> WeightReader { WeightReader(archive: archive, prefix: prefix + more) }
+    func scoped(_ more: String) -> WeightReader {
+        WeightReader(archive: archive, prefix: prefix + more, precision: precision)
+    }
+
+    /// A weight matrix [out, in] (stored with `shape`) in the reader's precision. Reads what the
+    /// file holds: int8 with `….weight_scale` is used in place for int8 (else dequantized), bf16
+    /// in place for bf16; otherwise the fp32 view (widened from f16/bf16) is converted here and its
+    /// pages are handed back to the kernel (`evict`), so quantizing at load keeps about one fp32
+    /// matrix resident at a time.
+    func reduced(_ name: String, _ shape: [Int], out: Int, in k: Int) throws(ModelLoadError) -> WeightStorage {
+        let full = prefix + name
+        guard let info = archive.info(full) else { throw .weights(.missingTensor(path: archive.path, tensor: full)) }
+        do {
+            if info.dtype == .i8 {
+                let raw = try archive.raw(full, shape: shape)
+                let scales = try archive.floats(Precision.scaleName(of: full), shape: [out])
+                let q = ReducedWeights.int8(stored: raw.bytes, scales: scales, out: out, in: k, owner: archive)
+                if precision == .int8 { return .int8(q) }
+                var widened = [Float](repeating: 0, count: out * k)
+                widened.withUnsafeMutableBufferPointer { b in
+                    for o in 0..<out { q.widenRow(o, bf16: false, count: k, into: b.baseAddress! + o * k) }
+                }
+                let w = FloatWeights(shape: shape, values: widened)
+                return precision == .bf16 ? .bf16(.bf16(from: w.pointer, out: out, in: k)) : .fp32(w)
+            }
+            if info.dtype == .bf16, precision == .bf16 {
+                let raw = try archive.raw(full, shape: shape)
+                return .bf16(ReducedWeights.bf16(stored: raw.bytes, out: out, in: k, owner: archive))
+            }
+        } catch { throw .weights(error) }
+        let w = try self(name, shape)
+        switch precision {
+        case .fp32: return .fp32(w)
+        case .bf16:
+            defer { archive.evict(full) }
+            return .bf16(.bf16(from: w.pointer, out: out, in: k))
+        case .int8:
+            defer { archive.evict(full) }
+            return .int8(.int8(from: w.pointer, out: out, in: k))
+        }
+    }
 }
 
 /// LayerNorm gamma and beta.

@@ -2,6 +2,8 @@
 // Linear, and 2-D 3×3 stride-2 convolutions for the subsampling front (dense via im2col + sgemm,
 // depthwise directly).
 
+import CKernels
+
 /// Output length of a convolution along one axis.
 @inline(__always)
 public func convOutputSize(_ input: Int, kernel: Int, stride: Int, padding: Int) -> Int {
@@ -111,29 +113,10 @@ public func conv2d(_ input: UnsafePointer<Float>, shape: Conv2dShape,
     } else {
         precondition(shape.groups == shape.channelsIn && shape.groups == shape.channelsOut,
                      "only groups = 1 or depthwise (groups = channels) are supported, got groups \(shape.groups) for \(shape.channelsIn) → \(shape.channelsOut)")
-        // Channels are independent: split them over the pool.
+        // Channels are independent: split them over the pool (Sources/CKernels/kernels.c).
         Parallel.rows(shape.channelsIn, cols: plane * k * k) { channels in
-        for c in channels {
-            let src = input + c * h * w
-            let dst = output + c * plane
-            let wc = weight + c * k * k
-            let b = bias?[c] ?? 0
-            for oy in 0..<oh {
-                for ox in 0..<ow {
-                    var acc = b
-                    for ky in 0..<k {
-                        let iy = oy * s + ky - p
-                        if iy < 0 || iy >= h { continue }
-                        for kx in 0..<k {
-                            let ix = ox * s + kx - p
-                            if ix < 0 || ix >= w { continue }
-                            acc += wc[ky * k + kx] * src[iy * w + ix]
-                        }
-                    }
-                    dst[oy * ow + ox] = acc
-                }
-            }
-        }
+            vani_depthwise_conv2d(input, channels.lowerBound, channels.upperBound, h, w, k, s, p, oh, ow,
+                                  weight, bias, output)
         }
     }
 }

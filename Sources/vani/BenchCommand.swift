@@ -39,6 +39,9 @@ struct BenchCommand: ParsableCommand {
     @Flag(name: .long, help: "Also time sgemm at the encoder's shapes (the achievable GEMM rate).")
     var sgemm = false
 
+    @Flag(name: .long, help: "Also split the encoder's time into its parts (weight products, attention, norms, convolutions, element-wise).")
+    var stages = false
+
     func run() throws {
         // Process-wide here, deliberately: the layer and sgemm micro-benchmarks run outside the
         // recognizer and must use the same thread count as its forward passes.
@@ -56,7 +59,7 @@ struct BenchCommand: ParsableCommand {
         } catch { throw CLIError(error.description) }
         if !json {
             print("model \(config.name): d_model \(c.dModel), \(c.layers) layers, \(recognizer.info.parameters) parameters, loaded in \(String(format: "%.1f", loadMs)) ms")
-            print("OpenBLAS core \(BLAS.coreName), \(BLAS.threads) thread(s) per forward pass (OpenBLAS itself \(BLAS.openBLASThreads)), device \(recognizer.backend.device.rawValue); \(runs) runs after 1 warm-up; medians")
+            print("OpenBLAS core \(BLAS.coreName), \(BLAS.threads) thread(s) per forward pass (OpenBLAS itself \(BLAS.openBLASThreads)), device \(recognizer.backend.device.rawValue), precision \(recognizer.precision.rawValue)\(recognizer.precision.isNative ? "" : " (portable path)"); \(runs) runs after 1 warm-up; medians")
             print("")
             print("| audio s | frontend ms | encoder ms | CTC ms | RNN-T ms | end-to-end ms | RTF | encoder GFLOP/s |")
             print("|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -98,7 +101,7 @@ struct BenchCommand: ParsableCommand {
             let rtf = e2e / 1000 / length
             if json {
                 let row: [String: Double] = ["seconds": length, "load_ms": loadMs, "peak_rss_mb": Self.peakRSSMegabytes(),
-                                             "threads": Double(BLAS.threads), "frontend_ms": med["frontend"] ?? 0, "encoder_ms": encoderMs,
+                                             "threads": Double(BLAS.threads), "precision_bits": Double(Self.bits(recognizer.precision)), "frontend_ms": med["frontend"] ?? 0, "encoder_ms": encoderMs,
                                              "ctc_ms": med["ctc"] ?? 0, "rnnt_ms": med["rnnt"] ?? 0, "end_to_end_ctc_ms": e2e,
                                              "rtf": rtf, "encoder_gflops": gflop / (encoderMs / 1000), "encoder_gflop": gflop]
                 let data = try JSONSerialization.data(withJSONObject: row, options: [.sortedKeys])
@@ -109,9 +112,56 @@ struct BenchCommand: ParsableCommand {
                              gflop / (encoderMs / 1000)))
             }
         }
+        if stages { benchStages(recognizer, inputs: inputs) }
         benchLayer(recognizer.model.encoder, frames: layerFrames)
         let longest = inputs.map { $0.1.count }.max() ?? 16000
         if sgemm { try benchSgemm(c, frames: recognizer.model.encoder.outputLength(longest / config.frontend.hopLength + 1)) }
+    }
+
+    /// Bits per weight of a precision (for the JSON rows, which hold numbers only).
+    static func bits(_ p: Precision) -> Int {
+        switch p {
+        case .fp32: return 32
+        case .bf16: return 16
+        case .int8: return 8
+        }
+    }
+
+    /// Where the encoder's time goes, per input: each part's median over the runs and its share.
+    func benchStages(_ recognizer: Recognizer, inputs: [(Double, [Float])]) {
+        for (length, samples) in inputs {
+            let features = recognizer.features(samples)
+            var perRun: [[String: Double]] = []
+            for run in 0...runs {
+                let clock = ConformerEncoder.StageClock()
+                let encoder = recognizer.model.encoder
+                _ = features.values.withUnsafeBufferPointer {
+                    encoder.forward(features: $0.baseAddress!, frames: features.frames,
+                                    validFrames: features.validFrames, clock: clock)
+                }
+                if run > 0 { perRun.append(clock.nanoseconds.mapValues { Double($0) / 1e6 }) }
+            }
+            let parts = Set(perRun.flatMap(\.keys)).sorted()
+            let med = Dictionary(uniqueKeysWithValues: parts.map { p in (p, Self.median(perRun.map { $0[p] ?? 0 })) })
+            let total = med.values.reduce(0, +)
+            if json {
+                var row: [String: Double] = ["stages_seconds": length, "stages_total_ms": total]
+                for (p, ms) in med { row["stage " + p] = ms }
+                if let data = try? JSONSerialization.data(withJSONObject: row, options: [.sortedKeys]) {
+                    print(String(decoding: data, as: UTF8.self))
+                }
+            } else {
+                print("")
+                print(String(format: "encoder parts, %.1f s of audio, precision %@ (medians, ms):", length,
+                             recognizer.precision.rawValue))
+                print("| part | ms | share |")
+                print("|---|---:|---:|")
+                for (p, ms) in med.sorted(by: { $0.value > $1.value }) {
+                    print(String(format: "| %@ | %.1f | %.1f %% |", p, ms, 100 * ms / max(total, 1e-9)))
+                }
+                print(String(format: "| total | %.1f | |", total))
+            }
+        }
     }
 
     /// One Conformer layer on `frames` encoder frames.
@@ -172,6 +222,13 @@ struct BenchCommand: ParsableCommand {
     }
 
     static func peakRSSMegabytes() -> Double {
+        // VmHWM starts afresh at exec; ru_maxrss keeps the parent's high-water mark across
+        // fork + exec (a Python runner that imported torch made every child report its size).
+        if let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+           let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+           let kb = Double(line.split(separator: " ").dropFirst().first ?? "") {
+            return kb / 1024
+        }
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         return Double(usage.ru_maxrss) / 1024

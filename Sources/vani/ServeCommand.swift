@@ -84,6 +84,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Where the forward work runs: \(ComputeDevice.allCases.map(\.rawValue).joined(separator: ", ")).")
     var device: ComputeDevice = .cpu
 
+    @Option(help: precisionHelp)
+    var precision: Precision?
+
     @Option(help: "Most requests waiting beyond those running (default: 16 × concurrency); a request is also refused when its estimated wait would not fit in --timeout.")
     var queue: Int?
 
@@ -155,7 +158,7 @@ struct ServeCommand: AsyncParsableCommand {
         var configuration = ServerConfiguration(
             host: host, port: port, preload: preload, apiKey: apiKey ?? environment["VANI_API_KEY"],
             maxBodyBytes: Int(maxBodyMb * 1_048_576), concurrency: concurrency, threads: threads, device: device,
-            queueCapacity: queue, timeoutSeconds: timeout, maxBatchItems: maxBatch)
+            precision: precision, queueCapacity: queue, timeoutSeconds: timeout, maxBatchItems: maxBatch)
         configuration.maxConnections = maxConnections
         configuration.headerTimeoutSeconds = headerTimeout
         configuration.minUploadBytesPerSecond = Int(minUploadRate * 1024)

@@ -10,6 +10,11 @@ enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
 
 extension DecoderKind: ExpressibleByArgument {}
 extension ComputeDevice: ExpressibleByArgument {}
+extension Precision: ExpressibleByArgument {}
+
+/// The help line of `--precision` (transcribe, bench, serve).
+let precisionHelp = ArgumentHelp(
+    "Precision of the encoder's weight products: fp32 (exact), bf16 or int8 (default: as the file stores them, fp32 for a converted release).")
 
 /// Options shared by the commands that load a model.
 struct ModelOptions: ParsableArguments {
@@ -23,14 +28,19 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: "Where the forward work runs: \(ComputeDevice.allCases.map(\.rawValue).joined(separator: ", ")).")
     var device: ComputeDevice = .cpu
 
+    @Option(name: .long, help: precisionHelp)
+    var precision: Precision?
+
     @Option(name: .long, help: "Longest audio accepted, in seconds (audio over 30 s runs in overlapping 20 s windows).")
     var maxSeconds: Double = 3600
 
     func load() throws -> Recognizer {
         let url = model.map { URL(fileURLWithPath: $0) } ?? Recognizer.defaultModelURL()
         do {
-            return try Recognizer(modelURL: url, options: RecognizerOptions(maxAudioSeconds: maxSeconds, threads: threads,
-                                                                            device: device))
+            let recognizer = try Recognizer(modelURL: url, options: RecognizerOptions(
+                maxAudioSeconds: maxSeconds, threads: threads, device: device, precision: precision))
+            if let note = recognizer.precisionNote { FileHandle.standardError.write(Data("vani: \(note)\n".utf8)) }
+            return recognizer
         } catch {
             throw CLIError(error.description)
         }

@@ -116,6 +116,26 @@ import VaniTestSupport
         }
     }
 
+    @Test("--precision reaches the service's recognizer: /health names it and /asr answers as the Recognizer does")
+    func precisionThroughTheService() async throws {
+        for precision in [Precision.bf16, .int8] {
+            let want = try Recognizer(modelURL: Self.modelURL, options: RecognizerOptions(threads: 1, precision: precision))
+                .transcribe(audio: try clip("hi_4s"), language: "hi")
+            let configuration = ServerConfiguration(host: "127.0.0.1", port: 0, concurrency: 1, threads: 1,
+                                                    precision: precision, cores: 2)
+            #expect(configuration.precision == precision)
+            let service = ASRService(configuration: configuration, modelURL: Self.modelURL, logger: testLogger)
+            try await service.application().test(.router) { client in
+                let asr = try await client.execute(uri: "/asr", method: .post, headers: .json,
+                                                   body: jsonBody(["audio": try clip("hi_4s").base64EncodedString(), "language": "hi"]))
+                #expect(asr.status == .ok, "\(asr.text)")
+                #expect(asr.json["text"] as? String == want.text, "\(precision.rawValue)")
+                let health = try await client.execute(uri: "/health", method: .get)
+                #expect((health.json["model"] as? [String: Any])?["precision"] as? String == precision.rawValue)
+            }
+        }
+    }
+
     @Test func invocationsAndBatchesInOrder() async throws {
         // Three different clips (and a second language when the model offers one), so that
         // the order of the answers is checked; works for models trained on Hindi only too.

@@ -232,13 +232,15 @@ public enum Converter {
     // MARK: - Write
 
     /// Plans, writes `output` (via `output.partial`), and with `verify` reloads and checks it.
+    /// `dtype` bf16 or int8 stores the matrices `Precision.isReduced` names narrower (`Narrowing`).
     public static func convert(folder: URL, output: URL, name: String? = nil, trainedLanguages: [String]? = nil,
-                               verify: Bool = false,
+                               verify: Bool = false, dtype: Precision = .fp32,
                                progress: (ConversionEvent) -> Void = { _ in }) throws(ONNXImportError) -> ConversionResult {
         let plan = try self.plan(folder: folder, name: name, trainedLanguages: trainedLanguages, progress: progress)
         let digest = try sourceDigest(plan.sourceFiles, progress: progress)
-        let metadata = try self.metadata(plan, digest: digest)
-        let decls = plan.tensors.map { TensorDeclaration(name: $0.name, dtype: .f32, shape: $0.shape) }
+        var metadata = try self.metadata(plan, digest: digest)
+        if dtype != .fp32 { metadata["vani.dtype"] = dtype.rawValue }
+        let decls = plan.tensors.flatMap { Narrowing.declarations(name: $0.name, shape: $0.shape, dtype: dtype) }
         let writer: SafetensorsWriter
         do { writer = try SafetensorsWriter(url: output, tensors: decls, metadata: metadata) } catch { throw .output(error) }
         var done = 0
@@ -248,7 +250,9 @@ public enum Converter {
                 throw .unknownPattern(path: "", node: t.recipe.sourceLabel, reason: "made \(values.count) values for '\(t.name)' \(t.shape)")
             }
             let r = values.withUnsafeBufferPointer { p in
-                Result { () throws(WeightFormatError) in try writer.write(t.name, floats: p) }
+                Result { () throws(WeightFormatError) in
+                    try Narrowing.write(t.name, shape: t.shape, values: p, dtype: dtype, to: writer)
+                }
             }
             do { try r.get() } catch { throw .output(error) }
             done += values.count * 4
@@ -256,7 +260,9 @@ public enum Converter {
         }
         do { try writer.finish() } catch { throw .output(error) }
         var result = ConversionResult(plan: plan, output: output, fileSize: writer.fileSize, sourceDigest: digest, verifiedTensors: 0)
-        if verify { result.verifiedTensors = try self.verify(plan, output: output, metadata: metadata, progress: progress) }
+        if verify {
+            result.verifiedTensors = try self.verify(plan, output: output, metadata: metadata, dtype: dtype, progress: progress)
+        }
         return result
     }
 
@@ -275,8 +281,9 @@ public enum Converter {
     // MARK: - Verify
 
     /// Reopens `output` and compares every tensor with its source; returns the count checked.
+    /// Narrowed matrices (`dtype`) are checked to be within half a step of their source.
     public static func verify(_ plan: ConversionPlan, output: URL, metadata: [String: String]? = nil,
-                              progress: (ConversionEvent) -> Void = { _ in }) throws(ONNXImportError) -> Int {
+                              dtype: Precision = .fp32, progress: (ConversionEvent) -> Void = { _ in }) throws(ONNXImportError) -> Int {
         let archive: WeightsArchive
         do { archive = try WeightsArchive(contentsOf: output) } catch { throw .output(error) }
         if let metadata, archive.metadata != metadata {
@@ -288,10 +295,16 @@ public enum Converter {
         } catch let e as ONNXImportError { throw e } catch {
             throw .verifyFailed(tensor: "__metadata__", reason: "vani.config does not decode: \(error)")
         }
-        guard Set(archive.tensorNames) == Set(plan.tensors.map(\.name)), archive.tensorNames.count == plan.tensors.count else {
-            throw .verifyFailed(tensor: "(all)", reason: "the file holds \(archive.tensorNames.count) tensors, the plan \(plan.tensors.count)")
+        let declared = plan.tensors.flatMap { Narrowing.declarations(name: $0.name, shape: $0.shape, dtype: dtype) }
+        guard Set(archive.tensorNames) == Set(declared.map(\.name)), archive.tensorNames.count == declared.count else {
+            throw .verifyFailed(tensor: "(all)", reason: "the file holds \(archive.tensorNames.count) tensors, the plan \(declared.count)")
         }
         for (i, t) in plan.tensors.enumerated() {
+            if Narrowing.declarations(name: t.name, shape: t.shape, dtype: dtype)[0].dtype != .f32 {
+                try verifyNarrowed(t, archive: archive, dtype: dtype)
+                progress(.verified(tensor: t.name, index: i + 1, of: plan.tensors.count))
+                continue
+            }
             let w: FloatWeights
             do { w = try archive.floats(t.name, shape: t.shape) } catch { throw .output(error) }
             let mismatch = try w.withUnsafeBufferPointer { (b) throws(ONNXImportError) -> String? in try t.recipe.check(b) }
@@ -301,6 +314,34 @@ public enum Converter {
         }
         if let left = archive.unusedNames().first { throw .verifyFailed(tensor: left, reason: "never checked") }
         return plan.tensors.count
+    }
+
+    /// A narrowed matrix against its source: every value within `Narrowing.tolerance` of its row.
+    static func verifyNarrowed(_ t: PlannedTensor, archive: WeightsArchive, dtype: Precision) throws(ONNXImportError) {
+        let source = try t.recipe.produce()
+        let out = t.shape[0], k = t.count / max(1, out)
+        var stored = [Float](repeating: 0, count: t.count)
+        do {
+            let raw = try archive.raw(t.name, shape: t.shape)
+            if dtype == .int8 {
+                let scales = try archive.floats(Precision.scaleName(of: t.name), shape: [out]).array
+                raw.bytes.withMemoryRebound(to: Int8.self) { q in
+                    for i in 0..<t.count { stored[i] = scales[i / k] * Float(q[i]) }
+                }
+            } else {
+                for i in 0..<t.count {
+                    stored[i] = Float(bitPattern: UInt32(raw.bytes.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) << 16)
+                }
+            }
+        } catch { throw .output(error) }
+        for o in 0..<out {
+            let row = source[(o * k)..<((o + 1) * k)]
+            let limit = Narrowing.tolerance(rowMax: row.map(abs).max() ?? 0, dtype: dtype)
+            for i in row.indices where abs(source[i] - stored[i]) > limit {
+                throw .verifyFailed(tensor: t.name, reason: "value \(i - o * k) of row \(o) is \(stored[i]), source \(source[i]) (allowed ±\(limit))")
+            }
+        }
+        archive.evict(t.name)
     }
 
     // MARK: - Inputs

@@ -393,6 +393,7 @@ def main():
     ap.add_argument("--variant", choices=sorted(VARIANTS))
     ap.add_argument("--full-size", action="store_true", help="release dimensions, random (benchmarks only)")
     ap.add_argument("--out")
+    ap.add_argument("--layers", type=int, help="Conformer layers instead of the variant's (benchmarks of a shorter stack)")
     args = ap.parse_args()
     if args.full_size:
         args.variant = "full-size"
@@ -401,6 +402,8 @@ def main():
         ap.error("--variant and --out (or --full-size)")
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
     cfg = VARIANTS[args.variant]
+    if args.layers:
+        cfg = dict(cfg, n_layers=args.layers)
     model = Model(cfg)
     # blank biases: fixed for full-size (no calibration); tiny variants are calibrated by make_reference.py
     model.set_ctc_blank_bias(2.0 * CTC_LOGIT_STD)

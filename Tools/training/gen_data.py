@@ -75,6 +75,9 @@ def main():
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--out", default=os.path.join(HERE, "data"))
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--test-only", action="store_true",
+                    help="synthesize the held-out clips only (the same clips and voices as a full run with the "
+                         "same --train/--test/--seed: every random draw is still made); no train.pt")
     args = ap.parse_args()
     torch.set_num_threads(1)
     lang = args.lang
@@ -107,6 +110,8 @@ def main():
                 int(rng.integers(0, 4)))
 
     jobs = [job(s) for s in test_s + train_s]
+    if args.test_only:
+        jobs = jobs[:len(test_s)]
     pre = B.make_preprocessor()
     t0 = time.time()
     feats, texts, test_rows = [], [], []
@@ -127,7 +132,8 @@ def main():
                 texts.append(text)
             if i % 2000 == 0:
                 print(f"{lang}: {i}/{len(jobs)} {time.time() - t0:.0f}s", flush=True)
-    torch.save({"texts": texts, "feats": feats}, os.path.join(out, "train.pt"))
+    if not args.test_only:
+        torch.save({"texts": texts, "feats": feats}, os.path.join(out, "train.pt"))
     with open(os.path.join(out, "test.jsonl"), "w", encoding="utf-8") as f:
         for r in test_rows:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")

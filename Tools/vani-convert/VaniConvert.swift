@@ -10,10 +10,13 @@ import Musl
 import Darwin
 #endif
 import ArgumentParser
+import ConformerModel
 import Foundation
 import HubDownload
 import ONNXImport
 import WeightFormat
+
+extension Precision: ExpressibleByArgument {}
 
 @main
 struct VaniConvert: AsyncParsableCommand {
@@ -23,7 +26,10 @@ struct VaniConvert: AsyncParsableCommand {
         discussion: """
         ONNX_DIR is the downloaded repository folder (with config.json and assets/) or its \
         assets/ folder; Hugging Face cache symlinks are followed. The output is a safetensors \
-        file (see Weights/FORMAT.md) that Python's `safetensors` also opens.
+        file (see Weights/FORMAT.md) that Python's `safetensors` also opens. With --dtype bf16 or \
+        int8 the encoder's weight matrices are stored narrower (about 1/2 or 1/4 of the size; int8 \
+        scales beside each matrix as `<name>_scale`); ONNX_DIR may then also be an fp32 .safetensors \
+        file written by vani-convert, which is rewritten.
 
         With --from-hub OWNER/NAME the files are first downloaded from the Hugging Face hub into \
         its standard cache (HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub), \
@@ -33,7 +39,7 @@ struct VaniConvert: AsyncParsableCommand {
         """,
         version: converterVersion)
 
-    @Argument(help: "The model folder (repository root or its assets/ folder); omit with --from-hub.")
+    @Argument(help: "The model folder (repository root or its assets/ folder), or with --dtype an fp32 .safetensors file; omit with --from-hub.")
     var onnxDir: String?
 
     @Option(name: .customLong("from-hub"), help: ArgumentHelp("Download this hub repository first.", valueName: "owner/name"))
@@ -51,6 +57,9 @@ struct VaniConvert: AsyncParsableCommand {
 
     @Option(help: "Files downloaded at once.")
     var jobs = 4
+
+    @Option(help: "How the encoder's weight matrices are stored: fp32, bf16 or int8 (per output channel with fp32 scales).")
+    var dtype: Precision = .fp32
 
     @Option(name: .shortAndLong, help: "The weights file to write.")
     var output: String
@@ -76,6 +85,17 @@ struct VaniConvert: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if let onnxDir, onnxDir.hasSuffix(".safetensors") {
+            guard dtype != .fp32 else { throw ValidationError("a .safetensors input needs --dtype bf16 or int8") }
+            do {
+                let size = try Narrowing.rewrite(URL(fileURLWithPath: onnxDir), to: URL(fileURLWithPath: output), dtype: dtype)
+                if !quiet { Swift.print("wrote \(output): \(size) bytes, encoder matrices stored \(dtype.rawValue)") }
+            } catch {
+                FileHandle.standardError.write(Data("error: \(error.description)\n".utf8))
+                throw ExitCode(1)
+            }
+            return
+        }
         let started = Date()
         let progress = Progress(quiet: quiet)
         let folder: URL
@@ -101,7 +121,7 @@ struct VaniConvert: AsyncParsableCommand {
                                                $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
                                                    .filter { !$0.isEmpty }
                                            },
-                                           verify: verify ?? (fromHub != nil)) { progress.handle($0) }
+                                           verify: verify ?? (fromHub != nil), dtype: dtype) { progress.handle($0) }
         } catch {
             progress.endLine()
             FileHandle.standardError.write(Data("error: \(error.description)\n".utf8))

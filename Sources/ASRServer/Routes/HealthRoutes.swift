@@ -31,7 +31,8 @@ extension ASRService {
             : states.contains(ModelState.loading.rawValue) ? "loading" : "ok"
         let model = HealthResponse.Model(
             name: info?.name ?? host.name, state: state.rawValue, languages: info?.languages,
-            decoders: info?.decoders.map(\.rawValue), parameters: info?.parameters, sample_rate: info?.sampleRate)
+            decoders: info?.decoders.map(\.rawValue), parameters: info?.parameters, sample_rate: info?.sampleRate,
+            precision: info?.precision?.rawValue)
         let body = HealthResponse(
             status: status, model: model, models: entries, max_audio_seconds: configuration.maxAudioSeconds,
             uptime_s: ((ContinuousClock.now - started).seconds * 10).rounded() / 10,
