@@ -1,6 +1,6 @@
 # Vani: two commands from a fresh Debian/Ubuntu machine.
 #   make run   installs what is missing, builds release, transcribes the bundled sample
-#   make test  installs what is missing, builds, runs the whole test suite
+#   make test  installs what is missing, builds, runs the whole test suite and the deployment checks
 
 SHELL := /bin/bash
 APT_PACKAGES := libopenblas-dev libfftw3-dev libsndfile1-dev libsoxr-dev pkg-config
@@ -10,6 +10,7 @@ SAMPLE ?= Samples/hi-sample.wav
 LANGUAGE ?= hi
 
 .PHONY: run test deps build release bench clean
+.PHONY: check-deploy check-manifests check-image check-load-balancing
 
 deps:
 	@if ! command -v pkg-config >/dev/null 2>&1 || ! pkg-config --exists $(PKGCONFIG_MODULES); then \
@@ -30,6 +31,20 @@ build: deps
 
 test: deps
 	swift test
+	$(MAKE) check-deploy
+
+# The image and Kubernetes manifests (docs/SCALING.md): offline checks, a real image build with
+# buildah, two instances behind nginx. Each fails loudly.
+check-deploy: check-manifests check-image check-load-balancing
+
+check-manifests:
+	deploy/check-manifests.sh
+
+check-image: deps
+	deploy/check-image.sh
+
+check-load-balancing: deps
+	deploy/check-load-balancing.sh
 
 bench: release
 	.build/release/vani bench
