@@ -23,6 +23,7 @@ PORT=${VANI_IMAGE_CHECK_PORT:-18650}
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 
 deploy_apt buildah buildah
+deploy_apt curl curl
 deploy_apt debootstrap debootstrap
 mkdir -p "$VANI_DEPLOY_CACHE"
 bh() { buildah --root "$VANI_DEPLOY_CACHE/storage" --runroot "$VANI_DEPLOY_CACHE/run" --storage-driver vfs "$@"; }
@@ -149,9 +150,7 @@ done
 [ -n "$ready" ] || { cat "$work/serve.log" >&2; deploy_fail "the service in the image did not become ready"; }
 grep -q '"state":"ready"\|"state": "ready"' "$work/health.json" || deploy_fail "/health: $(cat "$work/health.json")"
 
-# The HEALTHCHECK's own command, inside the image, against the port it names (5000): first it
-# must fail (nothing listens there), then pass against a second instance on 5000 would clash with
-# other services; so it is run with its port rewritten to the test's.
+# The HEALTHCHECK's own command, run inside the image with its port (5000) changed to the test's.
 probe=$(bh inspect --format '{{range .Docker.Config.Healthcheck.Test}}{{.}}{{"\n"}}{{end}}' "$IMAGE" | sed -n '4p')
 [ -n "$probe" ] || deploy_fail "cannot read the HEALTHCHECK command"
 bh run "$c" -- bash -c "${probe//5000/$PORT}" || deploy_fail "the HEALTHCHECK command failed against a ready service"
@@ -171,8 +170,15 @@ deploy_log "POST /asr through the image: $got"
 cli=$(bh run "$c" -- vani transcribe /opt/vani/Samples/hi-sample.wav --language hi)
 [ "$cli" = "$expected" ] || deploy_fail "vani transcribe in the image printed '$cli'"
 
-kill -TERM "$server_pid"
-wait "$server_pid" || true
+# SIGTERM to the service itself (buildah run's child, found by its parent chain), as `docker stop`
+# sends it: it must drain and exit 0.
+descendants() { local p; for p in $(pgrep -P "$1"); do echo "$p"; descendants "$p"; done; }
+vani_pid=$(for p in $(descendants "$server_pid"); do [ "$(cat "/proc/$p/comm" 2>/dev/null)" = vani ] && echo "$p"; done | head -n 1)
+[ -n "$vani_pid" ] || deploy_fail "cannot find the vani process under buildah run ($server_pid)"
+kill -TERM "$vani_pid"
+status=0
+wait "$server_pid" || status=$?
 server_pid=
+[ "$status" = 0 ] || { tail -n 5 "$work/serve.log" >&2; deploy_fail "the service in the image exited with status $status after SIGTERM"; }
 bh umount "$c" >/dev/null
 deploy_log "passed in $((SECONDS - start)) s"

@@ -15,10 +15,15 @@ start=$SECONDS
 REQUESTS=${VANI_LB_REQUESTS:-200}
 CLIENTS=${VANI_LB_CLIENTS:-6}
 deploy_apt nginx nginx-light
+deploy_apt curl curl
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
-swift build -c release --static-swift-stdlib --product vani
-vani="$(swift build -c release --show-bin-path)/vani"
+# VANI_BIN: a vani binary to use instead of building the release one.
+vani=${VANI_BIN:-}
+if [ -z "$vani" ]; then
+    swift build -c release --static-swift-stdlib --product vani
+    vani="$(swift build -c release --show-bin-path)/vani"
+fi
 
 work=$(mktemp -d)
 pids=()
@@ -95,7 +100,8 @@ for port in "$PORT_A" "$PORT_B" "$PORT_LB"; do
 done
 expected=$(python3 -c 'import json; print(json.load(open("Samples/samples.json"))["hi-sample.wav"]["text"])')
 
-# count PATTERN: nginx log lines of the current phase matching an awk condition.
+# count CONDITION: nginx log lines of the current phase matching an awk condition. Fields:
+# request id | upstream addresses tried (", "-separated; the last answered) | their statuses | client status.
 count() { awk -F'|' "$1" "$work/nginx-access.log" | wc -l; }
 check_burst() {  # RESULT.json: every answer a 200 with the right text
     python3 - "$1" <<'PY'
@@ -113,10 +119,10 @@ deploy_log "phase 1: $REQUESTS requests from $CLIENTS clients through nginx"
 python3 deploy/lb_burst.py "http://127.0.0.1:$PORT_LB/asr" Samples/hi-sample.wav hi "$expected" \
     "$REQUESTS" "$CLIENTS" "$work/burst1.json" >/dev/null
 check_burst "$work/burst1.json" || deploy_fail "phase 1: a client saw a failure"
-served_a=$(count "\$2 ~ /:$PORT_A\$/ && \$3 == 200")
-served_b=$(count "\$2 ~ /:$PORT_B\$/ && \$3 == 200")
+served_a=$(count "\$4 == 200 && \$2 ~ /:$PORT_A\$/")
+served_b=$(count "\$4 == 200 && \$2 ~ /:$PORT_B\$/")
 retried=$(count "\$3 ~ /^503, 200\$/")
-deploy_log "phase 1: all $REQUESTS answered 200; served by A alone $served_a, by B alone $served_b, 503 retried elsewhere $retried"
+deploy_log "phase 1: all $REQUESTS answered 200; answered by A $served_a, by B $served_b (of which $retried after a 503 from the other)"
 [ "$served_a" -ge $((REQUESTS / 20)) ] && [ "$served_b" -ge $((REQUESTS / 20)) ] \
     || deploy_fail "phase 1: the requests were not spread over both instances (A $served_a, B $served_b)"
 [ "$retried" -ge 1 ] || deploy_fail "phase 1: no 503 was retried on the other instance (see $work/nginx-access.log)"
