@@ -98,23 +98,37 @@ declared=$(sed -n 's/^ARG RUNTIME_LIBRARIES="\(.*\)"$/\1/p' Dockerfile | head -n
 [ -n "$declared" ] || deploy_fail "no ARG RUNTIME_LIBRARIES=\"...\" line in the Dockerfile"
 c=$(bh from "$IMAGE"); containers+=("$c")
 mnt=$(bh mount "$c")
-base_packages=$(dpkg-query --admindir="$VANI_DEPLOY_CACHE/rootfs-bookworm/var/lib/dpkg" -W -f '${Package}\n' 2>/dev/null \
-    || bh run "$c" -- dpkg-query -W -f '${Package}\n')
-needed=$(for b in vani vani-convert; do ldd "$bin/$b"; done \
-    | awk '/=> \// {print $3}' | sort -u | while read -r lib; do
-        real=$(readlink -f "$lib")
-        pkg=$(dpkg -S "$real" 2>/dev/null | head -n 1 | cut -d: -f1) || true
-        [ -n "$pkg" ] || pkg=$(dpkg -S "$lib" 2>/dev/null | head -n 1 | cut -d: -f1) || true
-        [ -n "$pkg" ] || deploy_fail "no Debian package holds $lib (needed by the release binaries)"
-        echo "$pkg"
-    done | sort -u)
-needed_new=$(comm -23 <(echo "$needed") <(echo "$base_packages" | sort -u))
-deploy_log "ldd of the release binaries needs: $(echo $needed); not in the base: $(echo $needed_new)"
+# package_of LIBRARY_PATH: the Debian package that holds it (through alternatives' symlinks).
+package_of() {
+    local pkg
+    pkg=$(dpkg -S "$(readlink -f "$1")" 2>/dev/null | head -n 1 | cut -d: -f1) || true
+    [ -n "$pkg" ] || pkg=$(dpkg -S "$1" 2>/dev/null | head -n 1 | cut -d: -f1) || true
+    [ -n "$pkg" ] || { echo "no Debian package holds $1" >&2; return 1; }
+    echo "$pkg"
+}
+# The libraries the binaries name themselves (DT_NEEDED), found where ldd finds them: those are
+# what the Dockerfile must install. The rest of ldd's list comes with them as their dependencies.
+direct=$(for b in vani vani-convert; do
+    ldd "$bin/$b" > "$work/ldd-$b.txt"
+    readelf -d "$bin/$b" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | while read -r soname; do
+        path=$(awk -v s="$soname" '$1 == s && $3 ~ /^\// {print $3}' "$work/ldd-$b.txt")
+        [ -n "$path" ] || { echo "ldd does not find $soname for $b" >&2; exit 1; }
+        package_of "$path"
+    done
+done | sort -u)
+all=$(awk '/=> \// {print $3}' "$work"/ldd-*.txt | sort -u | while read -r lib; do package_of "$lib"; done | sort -u)
+base_packages=$(dpkg-query --admindir="$VANI_DEPLOY_CACHE/rootfs-bookworm/var/lib/dpkg" -W -f '${Package}\n' | sort -u)
+image_packages=$(dpkg-query --admindir="$mnt/var/lib/dpkg" -W -f '${db:Status-Status} ${Package}\n' | awk '$1 == "installed" {print $2}' | sort -u)
+needed_new=$(comm -23 <(echo "$direct") <(echo "$base_packages"))
+deploy_log "the binaries load libraries of: $(echo $all)"
+deploy_log "named by the binaries and not in the base image: $(echo $needed_new)"
 if [ "$needed_new" != "$declared" ]; then
     echo "missing from RUNTIME_LIBRARIES: $(comm -23 <(echo "$needed_new") <(echo "$declared") | xargs)" >&2
     echo "in RUNTIME_LIBRARIES but not needed: $(comm -13 <(echo "$needed_new") <(echo "$declared") | xargs)" >&2
     deploy_fail "the Dockerfile's RUNTIME_LIBRARIES does not match what ldd of the release binaries needs"
 fi
+absent=$(comm -23 <(echo "$all") <(echo "$image_packages"))
+[ -z "$absent" ] || deploy_fail "packages ldd needs are not installed in the image: $(echo $absent)"
 for b in vani vani-convert; do
     report=$(bh run "$c" -- ldd "/usr/local/bin/$b")
     if echo "$report" | grep -q 'not found'; then
