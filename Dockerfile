@@ -32,8 +32,8 @@ RUN swift package resolve
 COPY . .
 RUN swift build -c release --static-swift-stdlib --product vani \
  && swift build -c release --static-swift-stdlib --product vani-convert \
- && install -D -m 0755 .build/release/vani /out/vani \
- && install -D -m 0755 .build/release/vani-convert /out/vani-convert
+ && install -D -s -m 0755 .build/release/vani /out/vani \
+ && install -D -s -m 0755 .build/release/vani-convert /out/vani-convert
 
 # --- prebuilt: binaries built outside (`prebuilt/vani`, `prebuilt/vani-convert` in the context) --
 FROM scratch AS prebuilt

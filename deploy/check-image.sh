@@ -82,7 +82,7 @@ deploy_log "base image ready in $((SECONDS - t)) s"
 t=$SECONDS
 context=$work/context
 mkdir -p "$context/prebuilt" "$context/Weights"
-install -m 0755 "$bin/vani" "$bin/vani-convert" "$context/prebuilt/"
+install -s -m 0755 "$bin/vani" "$bin/vani-convert" "$context/prebuilt/"  # stripped, as the build stage does
 cp Dockerfile .dockerignore "$context/"
 cp Weights/default.safetensors "$context/Weights/"
 cp -r Samples "$context/"
