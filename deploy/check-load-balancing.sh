@@ -64,7 +64,7 @@ http {
     fastcgi_temp_path $work/nginx-temp/fastcgi;
     uwsgi_temp_path $work/nginx-temp/uwsgi;
     scgi_temp_path $work/nginx-temp/scgi;
-    log_format upstreams '\$request_id|\$upstream_addr|\$upstream_status|\$status';
+    log_format upstreams '\$request_method|\$upstream_addr|\$upstream_status|\$status';
     access_log $work/nginx-access.log upstreams;
     client_max_body_size 64m;
     client_body_buffer_size 1m;
@@ -101,8 +101,8 @@ done
 expected=$(python3 -c 'import json; print(json.load(open("Samples/samples.json"))["hi-sample.wav"]["text"])')
 
 # count CONDITION: nginx log lines of the current phase matching an awk condition. Fields:
-# request id | upstream addresses tried (", "-separated; the last answered) | their statuses | client status.
-count() { awk -F'|' "$1" "$work/nginx-access.log" | wc -l; }
+# method | upstream addresses tried (", "-separated; the last answered) | their statuses | client status.
+count() { awk -F'|' "\$1 == \"POST\" && ($1)" "$work/nginx-access.log" | wc -l; }
 check_burst() {  # RESULT.json: every answer a 200 with the right text
     python3 - "$1" <<'PY'
 import json, sys
@@ -149,6 +149,8 @@ check_burst "$work/burst2.json" || deploy_fail "phase 2: a request failed while 
 [ "$a_status" = 0 ] || deploy_fail "phase 2: instance A exited with status $a_status after SIGTERM"
 [ "$sent_at" -lt "$REQUESTS" ] || deploy_fail "phase 2: the burst was over before SIGTERM (make it longer)"
 after=$((REQUESTS - sent_at))
-deploy_log "phase 2: SIGTERM after $sent_at answers; A exited 0; all $REQUESTS answered 200 ($after after the signal)"
+drained_a=$(count "\$4 == 200 && \$2 ~ /:$PORT_A\$/")
+moved=$(count "\$4 == 200 && \$2 ~ /:$PORT_A, /")
+deploy_log "phase 2: SIGTERM after $sent_at answers; A exited 0; all $REQUESTS answered 200 ($after after the signal); A answered $drained_a; $moved were tried on A first and answered by B (503 while busy, or refused while draining)"
 kill -0 "$pid_b" || deploy_fail "instance B is gone"
 deploy_log "passed in $((SECONDS - start)) s"
