@@ -30,5 +30,5 @@ deploy_apt() {
     command -v "$program" >/dev/null 2>&1 && return 0
     deploy_log "installing $*"
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$@" >/dev/null
 }
