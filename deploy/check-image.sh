@@ -26,6 +26,8 @@ deploy_apt buildah buildah
 deploy_apt curl curl
 deploy_apt debootstrap debootstrap
 mkdir -p "$VANI_DEPLOY_CACHE"
+# Chroot isolation for bud and run alike: no OCI runtime, cgroups or namespaces needed.
+export BUILDAH_ISOLATION=chroot
 bh() { buildah --root "$VANI_DEPLOY_CACHE/storage" --runroot "$VANI_DEPLOY_CACHE/run" --storage-driver vfs "$@"; }
 
 work=$(mktemp -d)
@@ -111,7 +113,8 @@ package_of() {
 direct=$(for b in vani vani-convert; do
     ldd "$bin/$b" > "$work/ldd-$b.txt"
     readelf -d "$bin/$b" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | while read -r soname; do
-        path=$(awk -v s="$soname" '$1 == s && $3 ~ /^\// {print $3}' "$work/ldd-$b.txt")
+        # "soname => /path (address)", or the loader's own "/path (address)"
+        path=$(awk -v s="$soname" '$1 == s && $3 ~ /^\// {print $3} $1 ~ "/" s "$" {print $1}' "$work/ldd-$b.txt" | head -n 1)
         [ -n "$path" ] || { echo "ldd does not find $soname for $b" >&2; exit 1; }
         package_of "$path"
     done
@@ -140,7 +143,7 @@ for compiler in cc gcc clang swiftc swift; do
 done
 user=$(bh inspect --format '{{.Docker.Config.User}}' "$IMAGE")
 [ -n "$user" ] && [ "${user%%:*}" != 0 ] && [ "${user%%:*}" != root ] || deploy_fail "the image runs as root ('$user')"
-healthcheck=$(bh inspect --format '{{json .Docker.Config.Healthcheck}}' "$IMAGE")
+healthcheck=$(bh inspect --format '{{.Docker.Config.Healthcheck}}' "$IMAGE")
 echo "$healthcheck" | grep -q '/health' || deploy_fail "the image has no HEALTHCHECK on /health ($healthcheck)"
 [ -f "$mnt/opt/vani/Weights/default.safetensors" ] || deploy_fail "the demo model is not in the image"
 deploy_log "libraries match; no compiler; user $user; HEALTHCHECK kept"
