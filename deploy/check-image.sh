@@ -36,6 +36,7 @@ server_pid=
 cleanup() {
     [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true
     for c in "${containers[@]}"; do bh rm "$c" >/dev/null 2>&1 || true; done
+    bh rmi --prune >/dev/null 2>&1 || true   # the previous run's image and the stages' leftovers
     rm -rf "$work"
 }
 trap cleanup EXIT
