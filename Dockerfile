@@ -12,8 +12,10 @@
 # non-root user, the demo model and the samples. GPU: see the note at the end.
 #
 # The base images are build arguments so that a mirror or a local image can stand in for them.
+# SWIFT_IMAGE: the toolchain CI builds with is Swift 6.3.1 on Debian 12. Stages are picked by
+# BuildKit (Docker's default builder) and buildah, which skip the stage BINARIES does not name.
 
-ARG SWIFT_IMAGE=docker.io/library/swift:6.1-bookworm
+ARG SWIFT_IMAGE=docker.io/library/swift:6.3-bookworm
 ARG RUNTIME_IMAGE=docker.io/library/debian:12-slim
 ARG BINARIES=build
 
