@@ -35,8 +35,11 @@ containers=()
 server_pid=
 cleanup() {
     [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true
-    for c in "${containers[@]}"; do bh rm "$c" >/dev/null 2>&1 || true; done
-    bh rmi --prune >/dev/null 2>&1 || true   # the previous run's image and the stages' leftovers
+    for c in "${containers[@]}"; do bh umount "$c" >/dev/null 2>&1 || true; done
+    # This storage is the check's own (under VANI_DEPLOY_CACHE): every working container in it,
+    # bud's leftovers of the intermediate stages included, and every untagged image go.
+    bh rm --all >/dev/null 2>&1 || true
+    bh rmi --prune >/dev/null 2>&1 || true
     rm -rf "$work"
 }
 trap cleanup EXIT
