@@ -1,8 +1,9 @@
 # Vani: two commands from a fresh Debian/Ubuntu machine.
 #   make run   installs what is missing, builds release, transcribes the bundled sample
 #   make test  installs what is missing, builds, runs the whole test suite (Swift tests), then
-#              checks the running service with the official openai client, curl and Prometheus's
-#              parser, then the browser page in headless Chromium
+#              checks the running service with the official openai client, MLflow's scoring
+#              client, curl and Prometheus's parser, the browser page in headless Chromium, and
+#              the deployment (Dockerfile, manifests, a real image, two instances behind nginx)
 #   make run-server  builds release and serves the API and the browser page on localhost
 
 SHELL := /bin/bash
@@ -24,6 +25,7 @@ CHECK_VENV := .build/service-check-venv
 CHECK_PACKAGES := openai==3.57.0 prometheus-client==0.26.0 mlflow-skinny==3.17.2 pandas==3.1.1 scipy==1.17.1
 
 .PHONY: run test deps browser-deps browser-test build release run-server bench clean service-check check-venv
+.PHONY: check-deploy check-manifests check-image check-load-balancing
 
 deps:
 	@if ! command -v pkg-config >/dev/null 2>&1 || ! pkg-config --exists $(PKGCONFIG_MODULES) \
@@ -60,6 +62,7 @@ test: deps browser-deps
 	swift test
 	$(MAKE) --no-print-directory service-check
 	$(MAKE) --no-print-directory browser-test
+	$(MAKE) --no-print-directory check-deploy
 
 # Fails (never skips) when the packages cannot be installed.
 check-venv: deps
@@ -77,6 +80,19 @@ service-check: check-venv
 browser-test: browser-deps
 	swift build --product vani
 	python3 Tests/Browser/browser_test.py --vani .build/debug/vani
+
+# The image and Kubernetes manifests (docs/SCALING.md): offline checks, a real image build with
+# buildah, two instances behind nginx. Each fails loudly.
+check-deploy: check-manifests check-image check-load-balancing
+
+check-manifests:
+	deploy/check-manifests.sh
+
+check-image: deps
+	deploy/check-image.sh
+
+check-load-balancing: deps
+	deploy/check-load-balancing.sh
 
 bench: release
 	.build/release/vani bench
