@@ -25,7 +25,7 @@ FROM ${SWIFT_IMAGE} AS build
 # hadolint ignore=DL3008
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libopenblas-dev libfftw3-dev libsndfile1-dev libsoxr-dev pkg-config \
+      libopenblas-dev libfftw3-dev libsndfile1-dev libsoxr-dev libavformat-dev libavcodec-dev libavutil-dev pkg-config \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Manifest first: the dependency checkout is cached while only sources change.
@@ -50,7 +50,7 @@ FROM ${RUNTIME_IMAGE} AS runtime
 # The shared libraries the binaries load, one package each, and nothing else: deploy/check-image.sh
 # fails when this list and `ldd` of the release binaries disagree. ca-certificates is data, not a
 # library: `vani-convert --from-hub` (an init container) verifies the hub's TLS certificate with it.
-ARG RUNTIME_LIBRARIES="libfftw3-single3 libopenblas0-pthread libsndfile1 libsoxr0"
+ARG RUNTIME_LIBRARIES="libavcodec59 libavformat59 libavutil57 libfftw3-single3 libopenblas0-pthread libsndfile1 libsoxr0"
 # hadolint ignore=DL3008
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
