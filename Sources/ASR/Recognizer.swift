@@ -12,6 +12,7 @@ import Decoding
 import Foundation
 import Frontend
 import TensorModule
+import VoiceActivity
 import WeightFormat
 
 /// Errors of the recognition pipeline; each message ends with what to do about it.
@@ -26,6 +27,8 @@ public enum RecognizerError: Error, CustomStringConvertible, Sendable, Equatable
     case decoderUnavailable(DecoderKind)
     /// The audio was refused (its `AudioError`, with a stable `code`).
     case audio(AudioError)
+    /// The segmentation asked for cannot be applied (Segmentation.swift).
+    case segmentation(SegmentationError)
 
     /// The message, ending with what to do.
     public var description: String {
@@ -43,6 +46,8 @@ public enum RecognizerError: Error, CustomStringConvertible, Sendable, Equatable
         case .decoderUnavailable(let kind):
             return "this model has no \(kind.rawValue) decoder: use \(kind == .ctc ? "rnnt" : "ctc")"
         case .audio(let error):
+            return error.description
+        case .segmentation(let error):
             return error.description
         }
     }
@@ -79,13 +84,24 @@ public struct RecognizerOptions: Sendable {
     public var threads: Int = 0
     /// Where the forward work runs.
     public var device: ComputeDevice = .cpu
-    /// How long audio is cut into windows.
+    /// How long audio is cut into windows (`Segmentation.windows`).
     public var chunking = ChunkingPolicy()
+    /// The segmentation used when a call names none; nil: audio up to `chunking.maxWindow`
+    /// seconds whole, longer audio `vad` (or `windows` when the detector is not loaded).
+    public var segmentation: Segmentation?
+    /// How `vad` cuts at pauses.
+    public var segmentationPolicy = SegmentationPolicy()
+    /// Silero VAD weights (`Weights/silero_vad.safetensors` by default); nil or a missing file
+    /// leaves `vad` unavailable.
+    public var voiceActivityModel: URL? = SileroVAD.defaultModelURL()
     /// Memberwise initialiser.
     public init(maxAudioSeconds: Double = 3600, threads: Int = 0, device: ComputeDevice = .cpu,
-                chunking: ChunkingPolicy = ChunkingPolicy()) {
+                chunking: ChunkingPolicy = ChunkingPolicy(), segmentation: Segmentation? = nil,
+                segmentationPolicy: SegmentationPolicy = SegmentationPolicy(),
+                voiceActivityModel: URL? = SileroVAD.defaultModelURL()) {
         self.maxAudioSeconds = maxAudioSeconds; self.threads = threads; self.device = device
-        self.chunking = chunking
+        self.chunking = chunking; self.segmentation = segmentation
+        self.segmentationPolicy = segmentationPolicy; self.voiceActivityModel = voiceActivityModel
     }
 }
 
@@ -106,6 +122,10 @@ public final class Recognizer: Sendable {
     public let model: ConformerASRModel
     /// Where the forward work runs (chosen by `options.device`).
     public let backend: any InferenceBackend
+    /// The voice-activity detector for `Segmentation.vad`, when its weights loaded.
+    public let voiceActivity: SileroVAD?
+    /// Why `voiceActivity` is nil (for the error a `vad` request gets).
+    let voiceActivityFailure: String?
     /// The offered languages, resolved once at load.
     let languages: [String: Language]
     let frontend: LogMelFrontend
@@ -127,6 +147,18 @@ public final class Recognizer: Sendable {
         self.frontend = LogMelFrontend(config: model.config.frontend)
         switch options.device {
         case .cpu: self.backend = CPUBackend(model: model, threads: options.threads)
+        }
+        if let url = options.voiceActivityModel {
+            do {
+                self.voiceActivity = try SileroVAD(contentsOf: url)
+                self.voiceActivityFailure = nil
+            } catch {
+                self.voiceActivity = nil
+                self.voiceActivityFailure = error.description
+            }
+        } else {
+            self.voiceActivity = nil
+            self.voiceActivityFailure = "no voice-activity weights configured"
         }
         let offered = model.config.availableLanguages
         self.languages = Language.all(in: model).filter { offered.contains($0.key) }
@@ -161,13 +193,28 @@ public final class Recognizer: Sendable {
         try transcribe(batch: [samples], language: language, decoder: decoder)[0]
     }
 
+    /// Transcribes one utterance of mono samples at the model's rate with a resolved language,
+    /// cut by `segmentation` (nil: the options' default); `onSegment` sees each finished
+    /// segment in order (for progress and streaming output).
+    /// - Throws: `.decoderUnavailable`, `.audio`, `.segmentation`.
+    public func transcribe(samples: [Float], language: Language, decoder kind: DecoderKind = .ctc,
+                           segmentation: Segmentation?,
+                           onSegment: (@Sendable (SegmentUpdate) -> Void)? = nil) throws(RecognizerError) -> Transcript {
+        let decoder = try decoder(kind, for: language)
+        try validate(samples)
+        return try transcribeValidated(samples, language: language, decoder: decoder,
+                                       segmentation: segmentation, onSegment: onSegment)
+    }
+
     /// Transcribes a batch of utterances (each gets exactly what it would get alone).
     public func transcribe(batch: [[Float]], language code: String,
                            decoder kind: DecoderKind = .ctc) throws(RecognizerError) -> [Transcript] {
         let language = try language(code)
         let decoder = try decoder(kind, for: language)
         for samples in batch { try validate(samples) }
-        return batch.map { transcribeValidated($0, language: language, decoder: decoder) }
+        var transcripts: [Transcript] = []
+        for samples in batch { transcripts.append(try transcribeValidated(samples, language: language, decoder: decoder)) }
+        return transcripts
     }
 
     /// Decodes an audio file's bytes (WAV, FLAC, OGG, MP3, …), mixes to mono, resamples to the
@@ -175,13 +222,25 @@ public final class Recognizer: Sendable {
     /// - Throws: `.decoderUnavailable`, `.audio` with the decoder's `AudioError`.
     public func transcribe(audio: Data, language: Language,
                            decoder kind: DecoderKind = .ctc) throws(RecognizerError) -> Transcript {
+        try transcribe(audio: audio, language: language, decoder: kind, segmentation: nil)
+    }
+
+    /// `transcribe(audio:language:decoder:)` cut by `segmentation` (nil: the options'
+    /// default), with `onSegment` seeing each finished segment in order. Once `isCancelled`
+    /// returns true no further segment starts, and the text of the segments done is returned.
+    /// - Throws: `.decoderUnavailable`, `.audio`, `.segmentation`.
+    public func transcribe(audio: Data, language: Language, decoder kind: DecoderKind = .ctc,
+                           segmentation: Segmentation?,
+                           onSegment: (@Sendable (SegmentUpdate) -> Void)? = nil,
+                           isCancelled: (@Sendable () -> Bool)? = nil) throws(RecognizerError) -> Transcript {
         let decoder = try decoder(kind, for: language)
         let samples: [Float]
         do {
             samples = try AudioDecoder.load(audio, sampleRate: config.frontend.sampleRate,
                                             maxSeconds: options.maxAudioSeconds)
         } catch { throw .audio(error) }
-        return transcribeValidated(samples, language: language, decoder: decoder)
+        return try transcribeValidated(samples, language: language, decoder: decoder,
+                                       segmentation: segmentation, onSegment: onSegment, isCancelled: isCancelled)
     }
 
     /// `transcribe(audio:language:decoder:)` with the language given by its code.

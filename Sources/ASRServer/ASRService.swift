@@ -73,7 +73,8 @@ public final class ASRService: Sendable {
     public func application() -> some ApplicationProtocol {
         Application(
             router: router(),
-            server: .http1(configuration: .init(
+            // HTTP/1 that also upgrades /v1/realtime to WebSocket (Routes/RealtimeRoutes.swift).
+            server: realtimeServer(http1: .init(
                 additionalChannelHandlers: [HTTPFramingHandler(
                     maxBodyBytes: self.configuration.maxBodyBytes, headerTimeout: self.configuration.headerTimeoutSeconds,
                     connections: self.connections, maxConnections: self.configuration.maxConnections)],

@@ -37,10 +37,11 @@ extension ASRService {
         let reservation = BodyReservation(budget: bodyBudget)
         defer { reservation.release() }
         let body = try await collectBody(request, into: reservation)
-        let ticket = try pool.admit(deadline: configuration.timeoutSeconds)
+        let timeout = deadline(forBody: body)     // grows with the audio (TranscriptionStreaming.swift)
+        let ticket = try pool.admit(deadline: timeout)
         defer { ticket.releaseIfUnsubmitted() }
         let scope = Scope(requestID: context.requestID, logger: context.logger, contentType: contentType)
-        let outcome = try await pool.run(ticket, timeout: configuration.timeoutSeconds) { deadline in
+        let outcome = try await pool.run(ticket, timeout: timeout) { deadline in
             Result { () throws(APIError) -> Reply in try work(body, scope, deadline) }
         }
         return try outcome.get().response
@@ -76,10 +77,14 @@ extension ASRService {
     /// Transcribes one item: its language code is resolved here, once, and the value goes down
     /// to the decoders. The error, if any, is mapped for the client (and logged when it is the
     /// server's fault).
-    func transcribe(_ item: TranscriptionRequest, engine: any TranscriptionEngine, scope: Scope) -> Result<Transcript, APIError> {
+    func transcribe(_ item: TranscriptionRequest, engine: any TranscriptionEngine, scope: Scope,
+                    onSegment: (@Sendable (SegmentUpdate) -> Void)? = nil,
+                    isCancelled: (@Sendable () -> Bool)? = nil) -> Result<Transcript, APIError> {
         do throws(RecognizerError) {
             let language = try engine.language(item.language)
-            return .success(try engine.transcribe(audio: item.audio, language: language, decoder: item.decoder))
+            return .success(try engine.transcribe(audio: item.audio, language: language, decoder: item.decoder,
+                                                  segmentation: item.segmentation, onSegment: onSegment,
+                                                  isCancelled: isCancelled))
         } catch {
             if let mapped = APIError.from(error) { return .failure(mapped) }
             scope.logger.error("transcription failed", metadata: ["error": "\(error)"])
@@ -88,9 +93,10 @@ extension ASRService {
     }
 
     /// One item's MLflow-shaped result, timed.
-    func result(_ item: TranscriptionRequest, engine: any TranscriptionEngine, scope: Scope) -> Result<TranscriptionResult, APIError> {
+    func result(_ item: TranscriptionRequest, engine: any TranscriptionEngine, scope: Scope,
+                isCancelled: (@Sendable () -> Bool)? = nil) -> Result<TranscriptionResult, APIError> {
         let started = ContinuousClock.now
-        return transcribe(item, engine: engine, scope: scope).map {
+        return transcribe(item, engine: engine, scope: scope, isCancelled: isCancelled).map {
             TranscriptionResult($0, processingMs: (ContinuousClock.now - started).seconds * 1000, timestamps: item.timestamps)
         }
     }
@@ -109,7 +115,7 @@ extension ASRService {
                 outcomes.append(.failure(.timeout(seconds: configuration.timeoutSeconds)))
                 continue
             }
-            switch item.flatMap({ result($0, engine: engine, scope: scope) }) {
+            switch item.flatMap({ result($0, engine: engine, scope: scope, isCancelled: { deadline.isExpired }) }) {
             case .success(let result): outcomes.append(.success(result))
             case .failure(let error):
                 scope.logger.notice("batch item rejected", metadata: [

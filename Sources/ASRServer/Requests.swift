@@ -11,6 +11,8 @@ struct TranscriptionRequest: Sendable {
     var language: String
     var decoder: DecoderKind
     var timestamps: Bool
+    /// How long audio is cut (`segmentation`); nil: the recognizer's default.
+    var segmentation: Segmentation? = nil
 }
 
 /// Fields that items inherit when they do not set them (top level of a batch, MLflow `params`).
@@ -18,6 +20,7 @@ struct RequestDefaults: Sendable {
     var language: String?
     var decoder: DecoderKind?
     var timestamps: Bool?
+    var segmentation: Segmentation?
 }
 
 /// One item of a batch: parsed, or the error to report in its place.
@@ -28,6 +31,7 @@ enum RequestFields {
     static let language = ["language", "lang"]
     static let decoder = ["decoding", "decoder"]
     static let timestamps = ["timestamps"]
+    static let segmentation = ["segmentation"]
 
     // MARK: - Single items
 
@@ -52,7 +56,9 @@ enum RequestFields {
         }
         let decoder = try self.decoder(object, path: path) ?? defaults.decoder ?? .ctc
         let timestamps = try bool(object, self.timestamps, path: path) ?? defaults.timestamps ?? false
-        return TranscriptionRequest(audio: audioData, language: language, decoder: decoder, timestamps: timestamps)
+        let segmentation = try self.segmentation(object, path: path) ?? defaults.segmentation
+        return TranscriptionRequest(audio: audioData, language: language, decoder: decoder, timestamps: timestamps,
+                                    segmentation: segmentation)
     }
 
     /// Reads the fields that items may inherit.
@@ -64,6 +70,7 @@ enum RequestFields {
         }
         if let decoder = try decoder(object, path: path) { result.decoder = decoder }
         if let timestamps = try bool(object, timestamps, path: path) { result.timestamps = timestamps }
+        if let segmentation = try segmentation(object, path: path) { result.segmentation = segmentation }
         return result
     }
 
@@ -110,6 +117,16 @@ enum RequestFields {
     static func decoder(_ object: [String: JSONValue], path: String) throws(APIError) -> DecoderKind? {
         guard let name = try string(object, decoder, path: path) else { return nil }
         return try decoderKind(name, field: path + decoder[0])
+    }
+
+    static func segmentation(_ object: [String: JSONValue], path: String) throws(APIError) -> Segmentation? {
+        guard let name = try string(object, segmentation, path: path) else { return nil }
+        let trimmed = name.lowercased().trimmingCharacters(in: .whitespaces)
+        if trimmed.isEmpty { return nil }
+        guard let value = Segmentation(rawValue: trimmed) else {
+            throw APIError.invalid("field '\(path + segmentation[0])' must be 'vad', 'windows' or 'off', not '\(clip(name))'")
+        }
+        return value
     }
 
     static func decoderKind(_ name: String, field: String) throws(APIError) -> DecoderKind {

@@ -18,6 +18,24 @@ public protocol TranscriptionEngine: Sendable {
     /// Decodes an audio file's bytes (WAV, FLAC, OGG, MP3, …) and transcribes it.
     /// - Throws: `RecognizerError` (`.audio` with its `AudioError`, `.decoderUnavailable`).
     func transcribe(audio: Data, language: Language, decoder: DecoderKind) throws(RecognizerError) -> Transcript
+    /// The same, cut by `segmentation` (nil: the engine's default), `onSegment` seeing each
+    /// finished segment in order (for streamed answers); stops between segments once
+    /// `isCancelled` says so (the client went away or the deadline passed).
+    func transcribe(audio: Data, language: Language, decoder: DecoderKind, segmentation: Segmentation?,
+                    onSegment: (@Sendable (SegmentUpdate) -> Void)?,
+                    isCancelled: (@Sendable () -> Bool)?) throws(RecognizerError) -> Transcript
+}
+
+extension TranscriptionEngine {
+    /// Engines without segmentation (test fakes) transcribe whole and report one segment.
+    public func transcribe(audio: Data, language: Language, decoder: DecoderKind, segmentation: Segmentation?,
+                           onSegment: (@Sendable (SegmentUpdate) -> Void)?,
+                           isCancelled: (@Sendable () -> Bool)?) throws(RecognizerError) -> Transcript {
+        let transcript = try transcribe(audio: audio, language: language, decoder: decoder)
+        onSegment?(SegmentUpdate(index: 0, count: 1, start: 0, end: transcript.duration, text: transcript.text,
+                                 tokens: transcript.tokens))
+        return transcript
+    }
 }
 
 extension Recognizer: TranscriptionEngine {}

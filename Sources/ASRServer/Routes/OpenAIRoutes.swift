@@ -11,9 +11,8 @@ struct OpenAIRoutes {
 
     func addRoutes(to router: some RouterMethods<VaniRequestContext>) {
         router.post("/v1/audio/transcriptions") { request, context in
-            try await service.infer(request, context, accepting: .multipart) { body, scope, deadline throws(APIError) in
-                try service.openAITranscription(body: body, scope: scope, deadline: deadline)
-            }
+            // Whole answers and `stream=true` (TranscriptionStreaming.swift).
+            try await service.openAITranscriptionEndpoint(request, context)
         }
         router.get("/v1/models") { _, _ in service.models().response }
     }
@@ -36,6 +35,7 @@ extension ASRService {
         guard let format = formatName.isEmpty ? .json : ResponseFormat(rawValue: formatName) else {
             throw APIError.invalid("field 'response_format' must be json, text, srt, vtt or verbose_json, not '\(clip(formatName))'")
         }
+        _ = form.first("stream")   // read by the endpoint (TranscriptionStreaming.swift)
         let granularities = Set((form.all("timestamp_granularities[]") + form.all("timestamp_granularities"))
             .map { $0.string.trimmingCharacters(in: .whitespaces).lowercased() })
         for value in granularities where value != "word" && value != "segment" {
@@ -43,7 +43,8 @@ extension ASRService {
         }
         let item = try RequestFields.item(form.textFields(excluding: ["file"]),
                                           audio: Data(file.body.readableBytesView))
-        let transcript = try transcribe(item, engine: try engine(scope), scope: scope).get()
+        let transcript = try transcribe(item, engine: try engine(scope), scope: scope,
+                                        isCancelled: { deadline.isExpired }).get()
         let formatter = SubtitleFormatter()
         switch format {
         case .json: return .json(OpenAITextResponse(text: transcript.text))
