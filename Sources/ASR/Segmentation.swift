@@ -53,9 +53,11 @@ public enum SegmentationError: Error, CustomStringConvertible, Sendable, Equatab
 public struct SegmentationPolicy: Sendable, Equatable {
     /// Longest segment (seconds) cut at pauses.
     public var maxSegment: Double = 20
-    /// Regions closer than this (seconds) are joined into one segment while it stays under
-    /// `maxSegment`; a longer pause always ends a segment.
-    public var joinGap: Double = 1.0
+    /// Padded regions closer than this (seconds) are joined into one segment while it stays
+    /// under `maxSegment`; a longer pause always ends a segment. 0 (the default): every pause
+    /// the detector finds (≥ `detection.minSilence`) ends a segment; the long-form set measured
+    /// joining as costing the demo model CER (Tools/training/RESULTS.md, "Long-form audio").
+    public var joinGap: Double = 0
     /// How probabilities become speech regions.
     public var detection = SpeechDetection()
     /// Memberwise initialiser.

@@ -11,7 +11,7 @@ public struct SpeechDetection: Sendable, Equatable {
     /// Regions shorter than this (seconds) are dropped as clicks and breaths.
     public var minSpeech: Double = 0.25
     /// A pause shorter than this (seconds) does not end a region.
-    public var minSilence: Double = 0.3
+    public var minSilence: Double = 0.5
     /// Seconds of audio kept on each side of a region (the model was trained on clips with
     /// some silence around the words).
     public var padding: Double = 0.2

@@ -83,7 +83,7 @@ def main():
 
         # SSE: stream=True
         silence = b"\x00\x00" * 16000
-        long_pcm = silence + (pcm16(sample) + silence) * 3
+        long_pcm = silence + (pcm16(sample) + silence) * 8          # ~41 s: over 30 s, so cut by VAD
         path = os.path.join(ROOT, ".build", "openai-clients-long.wav")
         with wave.open(path, "wb") as w:
             w.setnchannels(1); w.setsampwidth(2); w.setframerate(16000); w.writeframes(long_pcm)
@@ -95,7 +95,7 @@ def main():
                     deltas.append(event.delta)
                 elif event.type == "transcript.text.done":
                     done = event.text
-        want = " ".join([expected] * 3)
+        want = " ".join([expected] * 8)
         if done != want:
             fail(f"SSE done text {done!r} != {want!r}")
         if "".join(deltas) != done or len(deltas) < 2:
