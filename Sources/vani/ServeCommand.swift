@@ -59,6 +59,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Seconds allowed for the upload (else 408), and again for waiting and transcribing (else 503).")
     var timeout: Double = 120
 
+    @Flag(help: "Serve live transcription on /v1/realtime (WebSocket; see docs/SERVICE.md for what it changes).")
+    var realtime = false
+
     @Option(help: "Most items in one batch request.")
     var maxBatch = 64
 
@@ -105,6 +108,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.maxConnections = maxConnections
         configuration.headerTimeoutSeconds = headerTimeout
         configuration.minUploadBytesPerSecond = Int(minUploadRate * 1024)
+        configuration.realtime = realtime
         let service = ASRService(configuration: configuration, modelURL: modelURL, logger: Logger(label: "vani.serve"))
         try await service.run()
     }

@@ -28,7 +28,7 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: "Where the forward work runs: \(ComputeDevice.allCases.map(\.rawValue).joined(separator: ", ")).")
     var device: ComputeDevice = .cpu
 
-    @Option(name: .long, help: "Longest audio accepted, in seconds (audio over 30 s runs in overlapping 20 s windows).")
+    @Option(name: .long, help: "Longest audio accepted, in seconds (audio over 30 s is cut at pauses; see --segmentation).")
     var maxSeconds: Double = 3600
 
     func load() throws -> Recognizer {

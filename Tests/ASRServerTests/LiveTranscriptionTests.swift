@@ -50,7 +50,7 @@ import WSClient
     }
 
     func service(_ configure: (inout ServerConfiguration) -> Void = { _ in }) -> ASRService {
-        makeService(host: Self.host, configure)
+        makeService(host: Self.host) { $0.realtime = true; configure(&$0) }
     }
 
     @Test("segmentation field: off, windows and vad answer as the Recognizer does; a bad name is a 400")

@@ -20,7 +20,8 @@ struct SegmentationTests {
 
     @Test("regions become segments of at most maxSegment, joined across short pauses, split at long ones")
     func planFromRegions() {
-        let policy = SegmentationPolicy()
+        var policy = SegmentationPolicy()
+        policy.joinGap = 1.0                        // joining on (the default joins nothing)
         let regions: [Range<Double>] = [1..<4, 4.5..<9, 9.8..<15, 15.5..<19, 22..<25, 30..<75]
         let pieces = policy.pieces(regions: regions, count: 80 * 16000, rate: 16000)
         // 1–15 joined (gaps 0.5 s and 0.8 s, span 14 s); 15.5–19 would make 18 s: joined too;

@@ -75,7 +75,7 @@ def main():
                               capture_output=True, text=True, check=True, cwd=ROOT).stdout.strip()
     port = free_port()
     proc = subprocess.Popen([args.vani, "serve", "--port", str(port), "--preload", "--concurrency", "1",
-                             "--threads", "2", "--log-level", "warning"], cwd=ROOT)
+                             "--threads", "2", "--log-level", "warning", "--realtime"], cwd=ROOT)
     results = {"expected": expected}
     try:
         wait_ready(port, proc)
