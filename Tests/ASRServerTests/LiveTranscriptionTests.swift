@@ -133,15 +133,20 @@ import WSClient
             closeBox.frame = try await WebSocketClient.connect(
                 url: "ws://127.0.0.1:\(port)\(path)", configuration: .init(maxFrameSize: 1 << 22, additionalHeaders: headers),
                 logger: testLogger) { inbound, outbound, _ in
-                    for text in setupTexts { try await outbound.write(.text(text)) }
-                    let step = rate / 10 * 2
-                    var offset = 0
-                    while offset < audio.count {
-                        let chunk = audio[offset..<min(audio.count, offset + step)]
-                        offset += step
-                        let event = ["type": "input_audio_buffer.append", "audio": Data(chunk).base64EncodedString()]
-                        try await outbound.write(.text(String(decoding: try JSONSerialization.data(withJSONObject: event), as: UTF8.self)))
+                    // Send and read at once: the server writes with back-pressure, so a client
+                    // that sent everything before reading would stall both sides.
+                    let sender = Task {
+                        for text in setupTexts { try await outbound.write(.text(text)) }
+                        let step = rate / 10 * 2
+                        var offset = 0
+                        while offset < audio.count {
+                            let chunk = audio[offset..<min(audio.count, offset + step)]
+                            offset += step
+                            let event = ["type": "input_audio_buffer.append", "audio": Data(chunk).base64EncodedString()]
+                            try await outbound.write(.text(String(decoding: try JSONSerialization.data(withJSONObject: event), as: UTF8.self)))
+                        }
                     }
+                    defer { sender.cancel() }
                     for try await message in inbound.messages(maxSize: 1 << 22) {
                         guard case .text(let text) = message,
                               let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else { continue }
@@ -154,7 +159,7 @@ import WSClient
     }
 
     @Test("realtime: speech in PCM16 at 24 kHz (session.update) and 16 kHz (transcription_session.update) gives deltas and the offline transcript",
-          arguments: [24_000, 16_000])
+          .serialized, arguments: [24_000, 16_000])
     func realtimeTranscription(rate: Int) async throws {
         let recognizer = try #require(Self.recognizer)
         let speech = try Self.sample("hi")
