@@ -113,7 +113,8 @@ import WSClient
         let json = "{\"audio\": \"\(wav.prefix(4096).base64EncodedString())\"}"
         #expect(ASRService.estimatedAudioSeconds(ByteBuffer(string: json)) > 0)
         let service = self.service { $0.timeoutSeconds = 120 }
-        #expect(service.deadline(forBody: ByteBuffer(bytes: wav)) == 120 + 150)
+        #expect(service.deadline(forBody: ByteBuffer(bytes: wav)) == 120 + 0.25 * 540)
+        #expect(service.deadline(forBody: ByteBuffer(bytes: Self.wav([Float](repeating: 0, count: 16000 * 30)))) == 120)
     }
 
     /// Runs a realtime session against a live server: sends `setup` events, then `samples` as

@@ -128,10 +128,11 @@ extension ASRService {
 
     // MARK: - Deadlines that grow with the audio
 
-    /// `--timeout` plus a quarter of the audio's estimated duration: the audio's own header when
-    /// the body holds a WAV file (directly or base64 in JSON), else the body's size at 32 kbit/s.
+    /// `--timeout` plus a quarter of the audio's estimated duration beyond its first minute
+    /// (requests of a minute or less keep `--timeout` exactly): the audio's own header when the
+    /// body holds a WAV file (directly or base64 in JSON), else the body's size at 32 kbit/s.
     func deadline(forBody body: ByteBuffer) -> Double {
-        configuration.timeoutSeconds + 0.25 * Self.estimatedAudioSeconds(body)
+        configuration.timeoutSeconds + 0.25 * max(0, Self.estimatedAudioSeconds(body) - 60)
     }
 
     /// Seconds of audio in a request body, estimated without decoding it.
