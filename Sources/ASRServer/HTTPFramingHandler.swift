@@ -92,7 +92,7 @@ final class HTTPFramingHandler: ChannelDuplexHandler, RemovableChannelHandler {
             requestInProgress = true
             // A body over the limit, or a length that is no length, is refused before anything
             // reads it: the connection closes, so nobody waits for (or drains) 2^63 bytes.
-            if let refusal = Self.refusal(for: head, maxBodyBytes: maxBodyBytes) {
+            if let refusal = APIError.checkContentLength(head.headerFields[.contentLength], limit: maxBodyBytes) {
                 answer(context: context, refusal)
                 return
             }
@@ -118,11 +118,6 @@ final class HTTPFramingHandler: ChannelDuplexHandler, RemovableChannelHandler {
             return
         }
         context.fireErrorCaught(error)
-    }
-
-    /// The final answer the declared length alone decides.
-    static func refusal(for head: HTTPRequest, maxBodyBytes: Int) -> APIError? {
-        APIError.checkContentLength(head.headerFields[.contentLength], limit: maxBodyBytes)
     }
 
     /// Writes `error` as a complete response with a fresh request id and closes the connection.
