@@ -14,7 +14,7 @@ public struct SpeechDetection: Sendable, Equatable {
     public var minSilence: Double = 0.5
     /// Seconds of audio kept on each side of a region (the model was trained on clips with
     /// some silence around the words).
-    public var padding: Double = 0.2
+    public var padding: Double = 0.15
 
     /// The defaults above.
     public init() {}

@@ -45,11 +45,18 @@ struct SegmentationTests {
         p[35] = 0.2                                 // one 32 ms dip: not a pause
         for i in 100..<103 { p[i] = 0.9 }          // 96 ms click: dropped (< 250 ms)
         for i in 130..<170 { p[i] = 0.9 }
-        let regions = SpeechDetection().regions(p, duration: 200 * 0.032)
+        let detection = SpeechDetection()
+        let pad = detection.padding
+        #expect(pad > 0 && pad < 0.5)
+        let regions = detection.regions(p, duration: 200 * 0.032)
         #expect(regions.count == 2)
-        #expect(abs(regions[0].lowerBound - (20 * 0.032 - 0.2)) < 1e-9)
-        #expect(abs(regions[0].upperBound - (60 * 0.032 + 0.2)) < 1e-9)
-        #expect(abs(regions[1].lowerBound - (130 * 0.032 - 0.2)) < 1e-9)
+        #expect(abs(regions[0].lowerBound - (20 * 0.032 - pad)) < 1e-9)
+        #expect(abs(regions[0].upperBound - (60 * 0.032 + pad)) < 1e-9)
+        #expect(abs(regions[1].lowerBound - (130 * 0.032 - pad)) < 1e-9)
+        // Padding wide enough to bridge the 70-chunk gap joins the two regions.
+        var wide = SpeechDetection()
+        wide.padding = 1.2
+        #expect(wide.regions(p, duration: 200 * 0.032).count == 1)
     }
 
     @Test("off is refused beyond the positional table with a clear error; the limit is about 400 s for the release")
