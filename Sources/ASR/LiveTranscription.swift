@@ -28,8 +28,14 @@ public struct LiveSettings: Sendable, Equatable {
     public var silenceDuration: Double = 0.5
     /// Seconds of audio before the detected start kept in the utterance.
     public var prefixPadding: Double = 0.3
-    /// Seconds of new audio between re-decodes of the growing utterance.
-    public var redecodeEvery: Double = 0.4
+    /// Seconds of new audio between re-decodes of the growing utterance, at least: a re-decode
+    /// never starts sooner than twice the previous one took, so a slow model stays real time.
+    public var redecodeEvery: Double = 0.2
+    /// Seconds of silence kept after the last speech in a turn-detected utterance (at most
+    /// `silenceDuration`). The utterance's final decode runs as soon as this much silence has
+    /// passed, while the turn detector still waits for `silenceDuration`: the completed
+    /// transcript is ready the moment the turn ends (and dropped if speech resumes).
+    public var trailingSilence: Double = 0.25
     /// An utterance longer than this (seconds) is ended where it stands.
     public var maxUtterance: Double = 25
     /// Turn detection on; when off, utterances end only by `commit()`.
@@ -59,6 +65,9 @@ public final class LiveTranscriber: @unchecked Sendable {
     private var inSpeech = false
     private var silentChunks = 0
     private var sinceDecode = 0
+    private var decodeEvery = 0                // samples between re-decodes (adaptive)
+    private var speechEnd = 0                  // utterance samples up to the last speech chunk
+    private var speculative: (count: Int, text: String)?   // final decode made during the silence
     private var previousDecode: [String] = []  // words of the previous decode
     private var sentWords: [String] = []       // words released as deltas
     private var streamSamples = 0              // samples seen since the start
@@ -112,6 +121,9 @@ public final class LiveTranscriber: @unchecked Sendable {
             history = []
             silentChunks = 0
             sinceDecode = 0
+            decodeEvery = Int(settings.redecodeEvery * Self.rate)
+            speechEnd = utterance.count
+            speculative = nil
             previousDecode = []
             sentWords = []
             events.append(.speechStarted(item: item, at: max(0, Double(streamSamples) / Self.rate - Double(utterance.count) / Self.rate)))
@@ -121,16 +133,32 @@ public final class LiveTranscriber: @unchecked Sendable {
         sinceDecode += piece.count
         if settings.turnDetection {
             silentChunks = p < settings.threshold - 0.15 ? silentChunks + 1 : 0
+            if silentChunks == 0 { speechEnd = utterance.count; speculative = nil }
             let silence = Double(silentChunks * piece.count) / Self.rate
-            if silence >= settings.silenceDuration || Double(utterance.count) / Self.rate >= settings.maxUtterance {
+            let trailing = Int(min(settings.trailingSilence, settings.silenceDuration) * Self.rate)
+            if silentChunks > 0, speculative == nil, utterance.count - speechEnd >= trailing {
+                // The turn may be over: decode it now, while the detector waits for the rest.
+                let count = speechEnd + trailing
+                speculative = (count, decodeFinal(Array(utterance[..<count])))
+            }
+            if silence >= settings.silenceDuration {
+                events.append(.speechStopped(item: item, at: Double(streamSamples) / Self.rate))
+                events += finishUtterance(decoded: speculative)
+                return events
+            }
+            if Double(utterance.count) / Self.rate >= settings.maxUtterance {
                 events.append(.speechStopped(item: item, at: Double(streamSamples) / Self.rate))
                 events += finishUtterance()
                 return events
             }
         }
-        if Double(sinceDecode) / Self.rate >= settings.redecodeEvery {
+        if sinceDecode >= decodeEvery, silentChunks == 0 || speculative == nil {
             sinceDecode = 0
+            let started = ContinuousClock.now
             events += redecode()
+            let took = started.duration(to: .now)
+            let seconds = Double(took.components.seconds) + Double(took.components.attoseconds) * 1e-18
+            decodeEvery = Int(max(settings.redecodeEvery, 2 * seconds) * Self.rate)
         }
         return events
     }
@@ -152,16 +180,24 @@ public final class LiveTranscriber: @unchecked Sendable {
         return [.delta(item: item, text: delta)]
     }
 
-    /// Ends the current utterance (turn detection or `commit`): its offline transcription.
-    private func finishUtterance() -> [LiveEvent] {
-        defer {
-            inSpeech = false; utterance = []; history = []; item += 1
-        }
-        let samples = utterance
-        lastUtterance = samples
+    /// The offline transcription of `samples` ("" below 25 ms).
+    private func decodeFinal(_ samples: [Float]) -> String {
         let minimum = Int(0.025 * Self.rate)
-        let text = samples.count < minimum ? "" :
-            ((try? recognizer.transcribe(samples: samples, language: language, decoder: decoder, segmentation: .off).text) ?? "")
+        guard samples.count >= minimum else { return "" }
+        return (try? recognizer.transcribe(samples: samples, language: language, decoder: decoder,
+                                           segmentation: .off).text) ?? ""
+    }
+
+    /// Ends the current utterance (turn detection or `commit`): its offline transcription. With
+    /// `decoded`, the utterance is its first `count` samples (speech and `trailingSilence`),
+    /// already transcribed as `text`; without, all of it is transcribed now.
+    private func finishUtterance(decoded: (count: Int, text: String)? = nil) -> [LiveEvent] {
+        defer {
+            inSpeech = false; utterance = []; history = []; item += 1; speculative = nil
+        }
+        let samples = decoded.map { Array(utterance[..<$0.count]) } ?? utterance
+        lastUtterance = samples
+        let text = decoded?.text ?? decodeFinal(samples)
         let sent = sentWords.joined(separator: " ")
         let contradicted = !sent.isEmpty && !(text == sent || text.hasPrefix(sent + " "))
         completedCount += 1
@@ -186,6 +222,7 @@ public final class LiveTranscriber: @unchecked Sendable {
     /// Drops buffered audio (`input_audio_buffer.clear`) without transcribing it.
     public func clear() {
         pending = []; history = []; utterance = []; inSpeech = false; sentWords = []; previousDecode = []
+        speculative = nil
     }
 
     /// True while an utterance is in progress.
