@@ -67,6 +67,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--vani", default=os.path.join(ROOT, ".build", "debug", "vani"))
     ap.add_argument("--json")
+    ap.add_argument("--silence-ms", type=int, default=500,
+                    help="turn_detection.silence_duration_ms the realtime client asks for (500: OpenAI's default)")
     args = ap.parse_args()
     import openai
     print(f"openai {openai.__version__}")
@@ -112,7 +114,7 @@ def main():
             conn.session.update(session={"type": "transcription", "audio": {"input": {
                 "format": {"type": "audio/pcm", "rate": 24000},
                 "transcription": {"model": "indicconformer", "language": "hi"},
-                "turn_detection": {"type": "server_vad", "silence_duration_ms": 500}}}})
+                "turn_detection": {"type": "server_vad", "silence_duration_ms": args.silence_ms}}}})
             import threading
             events, t0 = [], time.monotonic()
 
