@@ -51,6 +51,10 @@ let package = Package(
 
         // MARK: - The road
         .target(name: "CKernels", path: "Sources/CKernels"),
+        // The NVIDIA driver, NVRTC and cuBLAS(Lt) through dlopen: own prototypes, no toolkit at
+        // build time, so it is always built (docs/GPU.md).
+        .target(name: "CCUDA", path: "Sources/CCUDA",
+                linkerSettings: [.linkedLibrary("dl", .when(platforms: [.linux]))]),
         .target(name: "TensorModule", dependencies: ["CBLAS", "CKernels"], swiftSettings: swift6),
         .target(name: "WeightFormat", swiftSettings: swift6),
         .target(name: "Audio", dependencies: ["CSndfile", "CSoxr", "CFFmpeg",
@@ -61,8 +65,9 @@ let package = Package(
                 swiftSettings: swift6),
         .target(name: "Decoding", dependencies: ["ConformerModel", "TensorModule"],
                 swiftSettings: swift6),
-        // The device seam: the model's forward work behind `InferenceBackend` (CPU today).
-        .target(name: "Backend", dependencies: ["ConformerModel", "Decoding", "Frontend", "TensorModule"],
+        // The device seam: the model's forward work behind `InferenceBackend` (CPU; CUDA probe,
+        // loader and kernels).
+        .target(name: "Backend", dependencies: ["CCUDA", "ConformerModel", "Decoding", "Frontend", "TensorModule"],
                 swiftSettings: swift6),
         .target(name: "ASR",
                 dependencies: ["Audio", "Backend", "Frontend", "ConformerModel", "Decoding", "WeightFormat",
@@ -82,7 +87,7 @@ let package = Package(
                                .product(name: "Crypto", package: "swift-crypto")],
                 swiftSettings: swift6),
         .executableTarget(name: "vani",
-                          dependencies: ["ASR", "ASRServer", "Audio", "ConformerModel", "Frontend", "TensorModule",
+                          dependencies: ["ASR", "ASRServer", "Audio", "Backend", "ConformerModel", "Frontend", "TensorModule",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                          .product(name: "Logging", package: "swift-log"),
                                          .product(name: "CoreMetrics", package: "swift-metrics")],
@@ -132,6 +137,8 @@ let package = Package(
                     dependencies: ["ASR", "Backend", "ConformerModel", "Decoding", "Frontend", "Audio", "TensorModule",
                                    "ONNXImport", "WeightFormat", "VaniTestSupport"],
                     swiftSettings: swift6),
+        .testTarget(name: "CUDATests", dependencies: ["Backend", "CCUDA"],
+                    exclude: ["Stub"], swiftSettings: swift6),
         .testTarget(name: "ASRServerTests",
                     dependencies: ["ASRServer", "ASR", "Audio", "VaniTestSupport",
                                    .product(name: "Hummingbird", package: "hummingbird"),

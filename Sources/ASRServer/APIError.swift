@@ -142,7 +142,7 @@ public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
                 // The decoder's message already says which formats it reads.
                 return unprocessableAudio("the audio could not be decoded: \(audio.description)")
             }
-        case .modelNotFound, .invalidModel, .precisionUnavailable:
+        case .modelNotFound, .invalidModel, .precisionUnavailable, .deviceUnavailable:
             return nil
         }
     }
