@@ -181,12 +181,14 @@ public final class CUDABackend: InferenceBackend, @unchecked Sendable {
         reserve("pos", p * dm); reserve("posProj", p * dm); reserve("ctx", t * dm)
         reserve("scores", heads * t * t); reserve("bd", heads * t * p)
         reserve("pointwise", t * 2 * dm); reserve("glu", t * dm); reserve("dw", t * dm)
-        reserve("bf16", mode == .bf16 ? max(t * c.ffDim, tPadded * flatWidth) / 2 + 1 : 0)
+        // bf16 copies of a weight product's input: rows × in values, two bytes each.
+        reserve("bf16", mode == .bf16 ? max(t * c.ffDim, tPadded * flatWidth, p * dm, t * dm) / 2 + 1 : 0)
         var base: CUdeviceptr = 0
         try Self.check(d.cuMemAlloc(&base, total * 4), "cuMemAlloc(\(total * 4) bytes)", driver)
-        defer { _ = d.cuMemFree(base) }
-        func at(_ name: String) -> CUdeviceptr { base + CUdeviceptr(layout[name]! * 4) }
         let stream = lane.stream
+        // Nothing queued may still use the scratch when it is freed (a pass that failed midway).
+        defer { _ = d.cuStreamSynchronize(stream); _ = d.cuMemFree(base) }
+        func at(_ name: String) -> CUdeviceptr { base + CUdeviceptr(layout[name]! * 4) }
         let pass = Pass(backend: self, lane: lane)
 
         // Subsampling: each stage's convolution, its bias and ReLU (padding rows kept: a lone

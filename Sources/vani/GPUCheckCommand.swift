@@ -76,7 +76,8 @@ struct GPUCheckCommand: ParsableCommand {
         if let reason = report.devices.cuda.reason {
             report.reason = reason
             try write(report, to: outURL)
-            throw CLIError("gpu-check: CUDA is unusable here: \(reason) (report in \(outURL.path))")
+            FileHandle.standardError.write(Data("vani gpu-check: CUDA is unusable here: \(reason) (report in \(outURL.path))\n".utf8))
+            throw ExitCode(2)
         }
         func load(_ device: ComputeDevice, _ precision: Precision) throws -> (Recognizer, Double) {
             let start = DispatchTime.now().uptimeNanoseconds

@@ -11,10 +11,9 @@ dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 tar -xJf "$bundle" -C "$dir"
 vani="$dir/vani/bin/vani"
-echo "ldd of the bundled binary:"
-ldd "$vani"
+echo "ldd of the bundled binary: $(ldd "$vani" | wc -l) libraries"
 if ldd "$vani" | grep -q "not found"; then echo "FAIL: a library is missing" >&2; exit 1; fi
-stray=$(ldd "$vani" | awk '/=> \// { print $3 }' | grep -v "^$dir/vani/lib/" \
+stray=$(ldd "$vani" | awk '/=> \// { print $3 }' | xargs -r readlink -f | grep -v "^$(readlink -f "$dir")/vani/lib/" \
     | grep -Ev '/(libc|libm|libdl|libpthread|librt|libresolv|libutil|libstdc\+\+|libgcc_s)\.so' || true)
 if [ -n "$stray" ]; then echo "FAIL: libraries from outside the bundle: $stray" >&2; exit 1; fi
 if ldd "$vani" | grep -qi swift; then echo "FAIL: the binary still needs a Swift library" >&2; exit 1; fi
