@@ -21,12 +21,14 @@ PORT ?= 5000
 # The service check's Python packages live in a virtual environment under .build.
 CHECK_VENV := .build/service-check-venv
 # MLflow's own scoring client (mlflow-skinny with pandas and scipy, which it imports) checks the
-# drop-in with the DataFrames Python clients send (NaN in the gaps).
-CHECK_PACKAGES := openai==3.57.0 prometheus-client==0.26.0 mlflow-skinny==3.17.2 pandas==3.1.1 scipy==1.17.1
+# drop-in with the DataFrames Python clients send (NaN in the gaps). The official `openai` client
+# with its realtime (websockets) extra also drives SSE and realtime transcription
+# (Tests/python/openai_clients.py).
+CHECK_PACKAGES := openai[realtime]==3.57.0 prometheus-client==0.26.0 mlflow-skinny==3.17.2 pandas==3.1.1 scipy==1.17.1
 
 .PHONY: run test deps browser-deps browser-test build release run-server bench clean service-check check-venv
 .PHONY: cuda-nvrtc cuda-compile-check dist check-dist
-.PHONY: check-deploy check-manifests check-image check-load-balancing
+.PHONY: check-deploy check-manifests check-image check-load-balancing longform openai-clients
 
 deps:
 	@if ! command -v pkg-config >/dev/null 2>&1 || ! pkg-config --exists $(PKGCONFIG_MODULES) \
@@ -59,9 +61,10 @@ run-server: deps
 build: deps
 	swift build
 
-test: deps browser-deps cuda-nvrtc
+test: deps browser-deps longform cuda-nvrtc
 	swift test
 	$(MAKE) --no-print-directory service-check
+	$(MAKE) --no-print-directory openai-clients
 	$(MAKE) --no-print-directory browser-test
 	$(MAKE) --no-print-directory check-deploy
 
@@ -80,7 +83,7 @@ cuda-compile-check: cuda-nvrtc
 # Fails (never skips) when the packages cannot be installed.
 check-venv: deps
 	@test -x $(CHECK_VENV)/bin/python || python3 -m venv $(CHECK_VENV)
-	@$(CHECK_VENV)/bin/python -c 'import openai, prometheus_client, mlflow, pandas, scipy' 2>/dev/null \
+	@$(CHECK_VENV)/bin/python -c 'import openai, websockets, prometheus_client, mlflow, pandas, scipy' 2>/dev/null \
 		|| $(CHECK_VENV)/bin/pip install -q $(CHECK_PACKAGES)
 
 service-check: check-venv
@@ -107,12 +110,29 @@ check-image: deps
 check-load-balancing: deps
 	deploy/check-load-balancing.sh
 
+# The long-form test set (Tests/Fixtures/longform): held-out sentences spoken by espeak-ng with
+# pauses into one file per language; needs espeak-ng and sox, Python's standard library only.
+longform:
+	@if ! command -v espeak-ng >/dev/null 2>&1 || ! command -v sox >/dev/null 2>&1 || ! command -v python3 >/dev/null 2>&1; then \
+		echo "Installing espeak-ng, sox and python3 for the long-form test set"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq espeak-ng sox python3; \
+	fi
+	python3 Tools/longform/make_longform.py render
+
+# The official `openai` client (pinned in CHECK_PACKAGES and Tests/python/requirements.txt) against `vani serve`:
+# SSE and realtime transcription. The service check's venv; fails loudly.
+openai-clients: check-venv
+	swift build --product vani
+	$(CHECK_VENV)/bin/python Tests/python/openai_clients.py --vani .build/debug/vani
+
 # A portable bundle (docs/GPU.md): static Swift runtime, the C libraries beside the binary.
 dist: deps
 	Tools/dist/make-dist.sh
 
 check-dist:
 	Tools/dist/check-dist.sh
+
 
 bench: release
 	.build/release/vani bench

@@ -33,6 +33,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.8.1"),
+        .package(url: "https://github.com/hummingbird-project/swift-websocket", from: "1.6.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
     ],
     targets: [
         // MARK: - System libraries (found through pkg-config)
@@ -69,8 +72,11 @@ let package = Package(
         // loader and kernels).
         .target(name: "Backend", dependencies: ["CCUDA", "ConformerModel", "Decoding", "Frontend", "TensorModule"],
                 swiftSettings: swift6),
+        // Silero VAD on the tensor code: speech probabilities for cutting long audio at pauses
+        // and for turn detection in live transcription.
+        .target(name: "VoiceActivity", dependencies: ["TensorModule", "WeightFormat"], swiftSettings: swift6),
         .target(name: "ASR",
-                dependencies: ["Audio", "Backend", "Frontend", "ConformerModel", "Decoding", "WeightFormat",
+                dependencies: ["Audio", "Backend", "VoiceActivity", "Frontend", "ConformerModel", "Decoding", "WeightFormat",
                                "TensorModule"],
                 swiftSettings: swift6),
         .target(name: "ASRServer",
@@ -84,7 +90,11 @@ let package = Package(
                                .product(name: "HTTPTypes", package: "swift-http-types"),
                                .product(name: "CoreMetrics", package: "swift-metrics"),
                                .product(name: "Prometheus", package: "swift-prometheus"),
-                               .product(name: "Crypto", package: "swift-crypto")],
+                               .product(name: "Crypto", package: "swift-crypto"),
+                               .product(name: "HummingbirdCore", package: "hummingbird"),
+                               .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                               .product(name: "NIOWebSocket", package: "swift-nio"),
+                               .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
                 swiftSettings: swift6),
         .executableTarget(name: "vani",
                           dependencies: ["ASR", "ASRServer", "Audio", "Backend", "ConformerModel", "Frontend", "TensorModule",
@@ -121,6 +131,8 @@ let package = Package(
                     swiftSettings: swift6),
         .testTarget(name: "FrontendTests", dependencies: ["Frontend", "Audio", "VaniTestSupport"],
                     swiftSettings: swift6),
+        .testTarget(name: "VoiceActivityTests", dependencies: ["VoiceActivity", "Audio", "VaniTestSupport"],
+                    swiftSettings: swift6),
         .testTarget(name: "ConverterTests",
                     dependencies: ["ONNXImport", "WeightFormat", "ConformerModel", "VaniTestSupport"],
                     exclude: ["Inputs"],
@@ -134,7 +146,7 @@ let package = Package(
                                    .product(name: "NIOCore", package: "swift-nio")],
                     swiftSettings: swift6),
         .testTarget(name: "EngineTests",
-                    dependencies: ["ASR", "Backend", "ConformerModel", "Decoding", "Frontend", "Audio", "TensorModule",
+                    dependencies: ["ASR", "Backend", "ConformerModel", "Decoding", "Frontend", "Audio", "TensorModule", "VoiceActivity",
                                    "ONNXImport", "WeightFormat", "VaniTestSupport"],
                     swiftSettings: swift6),
         .testTarget(name: "CUDATests", dependencies: ["Backend", "CCUDA"],
@@ -143,6 +155,8 @@ let package = Package(
                     dependencies: ["ASRServer", "ASR", "Audio", "VaniTestSupport",
                                    .product(name: "Hummingbird", package: "hummingbird"),
                                    .product(name: "HummingbirdTesting", package: "hummingbird"),
+                                   .product(name: "WSClient", package: "swift-websocket"),
+                                   .product(name: "NIOWebSocket", package: "swift-nio"),
                                    .product(name: "Logging", package: "swift-log")],
                     swiftSettings: swift6),
     ]

@@ -1,5 +1,5 @@
 // One utterance through the road: features → encoder → decoder → transcript, with long audio
-// cut into overlapping windows.
+// cut into overlapping windows or at pauses (Segmentation.swift).
 
 import Decoding
 import Foundation
@@ -46,33 +46,15 @@ public struct ChunkingPolicy: Sendable, Equatable {
 }
 
 extension Recognizer {
-    /// Transcribes validated samples: features of each window → the backend (encoder and
-    /// decoder) → tokens kept by their window, on the whole file's time axis → text.
+    /// Transcribes validated samples: cut by `segmentation` (Segmentation.swift), each piece's
+    /// features → the backend (encoder and decoder) → tokens kept by their piece, on the whole
+    /// file's time axis → text.
     func transcribeValidated(_ samples: [Float], language: Language, decoder: Decoder,
-                             warnings: [AudioWarning] = []) -> Transcript {
-        let rate = config.frontend.sampleRate
-        let windows = options.chunking.windows(count: samples.count, rate: rate)
-        var tokens: [TokenTiming] = []
-        var ids: [Int] = []
-        for window in windows {
-            // One window at a time: memory stays bounded by one window's features.
-            let features = frontend.features(windows.count == 1 ? samples : Array(samples[window.samples]))
-            let windowTokens = backend.recognize([features], decoder: decoder)[0]
-            let offset = Double(window.samples.lowerBound) / Double(rate)
-            for i in windowTokens.ids.indices {
-                let id = windowTokens.ids[i]
-                let start = offset + Double(windowTokens.startFrames[i]) * config.frameDuration
-                guard window.keep.contains(start) else { continue }
-                let end = offset + Double(windowTokens.endFrames[i] + 1) * config.frameDuration
-                ids.append(id)
-                tokens.append(TokenTiming(text: language.vocabulary.text(of: id), id: id,
-                                          start: start, end: end, logProb: windowTokens.logProbs[i]))
-            }
-        }
-        let confidence = tokens.isEmpty ? 0 : tokens.reduce(0) { $0 + Double($1.logProb) } / Double(tokens.count)
-        // Transcript clamps token times to the audio: a last frame can reach past the last sample.
-        return Transcript(text: language.vocabulary.detokenize(ids), language: language.code, decoder: decoder.kind,
-                          duration: Double(samples.count) / Double(rate), confidence: confidence, tokens: tokens,
-                          warnings: warnings)
+                             warnings: [AudioWarning] = [], segmentation: Segmentation? = nil,
+                             onSegment: (@Sendable (SegmentUpdate) -> Void)? = nil,
+                             isCancelled: (@Sendable () -> Bool)? = nil) throws(RecognizerError) -> Transcript {
+        let pieces = try plan(samples, segmentation: segmentation)
+        return transcribePieces(samples, pieces: pieces, language: language, decoder: decoder, warnings: warnings, onSegment: onSegment,
+                                isCancelled: isCancelled)
     }
 }

@@ -12,6 +12,7 @@ import Decoding
 import Foundation
 import Frontend
 import TensorModule
+import VoiceActivity
 import WeightFormat
 
 /// Errors of the recognition pipeline; each message ends with what to do about it.
@@ -31,6 +32,8 @@ public enum RecognizerError: Error, CustomStringConvertible, Sendable, Equatable
     case deviceUnavailable(ComputeDevice, reason: String)
     /// The audio was refused (its `AudioError`, with a stable `code`).
     case audio(AudioError)
+    /// The segmentation asked for cannot be applied (Segmentation.swift).
+    case segmentation(SegmentationError)
 
     /// The message, ending with what to do.
     public var description: String {
@@ -51,6 +54,8 @@ public enum RecognizerError: Error, CustomStringConvertible, Sendable, Equatable
             return error.description
         case .precisionUnavailable(let precision, let device, let available):
             return "precision \(precision.rawValue) is not offered on \(device.rawValue): use \(available.map(\.rawValue).joined(separator: ", "))"
+        case .segmentation(let error):
+            return error.description
         case .deviceUnavailable(let device, let reason):
             return "device \(device.rawValue) is unusable: \(reason); use --device cpu or auto"
         }
@@ -91,16 +96,28 @@ public struct RecognizerOptions: Sendable {
     public var threads: Int = 0
     /// Where the forward work runs (`auto`: the GPU when one is usable, else the CPU).
     public var device: ComputeDevice = .cpu
-    /// How long audio is cut into windows.
+    /// How long audio is cut into windows (`Segmentation.windows`).
     public var chunking = ChunkingPolicy()
     /// The precision of the encoder's weight products (`Precision`); nil: the precision the file
     /// stores them in (fp32 for the release's files). Must be one `device.precisions` offers.
     public var precision: Precision?
+    /// The segmentation used when a call names none; nil: audio up to `chunking.maxWindow`
+    /// seconds whole, longer audio `vad` (or `windows` when the detector is not loaded).
+    public var segmentation: Segmentation?
+    /// How `vad` cuts at pauses.
+    public var segmentationPolicy = SegmentationPolicy()
+    /// Silero VAD weights (`Weights/silero_vad.safetensors` by default); nil or a missing file
+    /// leaves `vad` unavailable.
+    public var voiceActivityModel: URL? = SileroVAD.defaultModelURL()
     /// Memberwise initialiser.
     public init(maxAudioSeconds: Double = 3600, threads: Int = 0, device: ComputeDevice = .cpu,
-                chunking: ChunkingPolicy = ChunkingPolicy(), precision: Precision? = nil) {
+                chunking: ChunkingPolicy = ChunkingPolicy(), precision: Precision? = nil,
+                segmentation: Segmentation? = nil,
+                segmentationPolicy: SegmentationPolicy = SegmentationPolicy(),
+                voiceActivityModel: URL? = SileroVAD.defaultModelURL()) {
         self.maxAudioSeconds = maxAudioSeconds; self.threads = threads; self.device = device
-        self.chunking = chunking; self.precision = precision
+        self.chunking = chunking; self.precision = precision; self.segmentation = segmentation
+        self.segmentationPolicy = segmentationPolicy; self.voiceActivityModel = voiceActivityModel
     }
 }
 
@@ -121,6 +138,10 @@ public final class Recognizer: Sendable {
     public let model: ConformerASRModel
     /// Where the forward work runs (chosen by `options.device`).
     public let backend: any InferenceBackend
+    /// The voice-activity detector for `Segmentation.vad`, when its weights loaded.
+    public let voiceActivity: SileroVAD?
+    /// Why `voiceActivity` is nil (for the error a `vad` request gets).
+    let voiceActivityFailure: String?
     /// One line saying why `auto` chose the CPU (nil when it did not, or the device was named).
     public let deviceNote: String?
     /// Seconds the CUDA probe took when `options.device` needed it (`auto`, `cuda:N`), else nil.
@@ -174,6 +195,18 @@ public final class Recognizer: Sendable {
         case .cpu, .auto:
             self.backend = CPUBackend(model: model, threads: options.threads)
         }
+        if let url = options.voiceActivityModel {
+            do {
+                self.voiceActivity = try SileroVAD(contentsOf: url)
+                self.voiceActivityFailure = nil
+            } catch {
+                self.voiceActivity = nil
+                self.voiceActivityFailure = error.description
+            }
+        } else {
+            self.voiceActivity = nil
+            self.voiceActivityFailure = "no voice-activity weights configured"
+        }
         let offered = model.config.availableLanguages
         self.languages = Language.all(in: model).filter { offered.contains($0.key) }
         self.info = ModelInfo(name: model.config.name, languages: offered,
@@ -215,13 +248,28 @@ public final class Recognizer: Sendable {
         try transcribe(batch: [samples], language: language, decoder: decoder)[0]
     }
 
+    /// Transcribes one utterance of mono samples at the model's rate with a resolved language,
+    /// cut by `segmentation` (nil: the options' default); `onSegment` sees each finished
+    /// segment in order (for progress and streaming output).
+    /// - Throws: `.decoderUnavailable`, `.audio`, `.segmentation`.
+    public func transcribe(samples: [Float], language: Language, decoder kind: DecoderKind = .ctc,
+                           segmentation: Segmentation?,
+                           onSegment: (@Sendable (SegmentUpdate) -> Void)? = nil) throws(RecognizerError) -> Transcript {
+        let decoder = try decoder(kind, for: language)
+        try validate(samples)
+        return try transcribeValidated(samples, language: language, decoder: decoder,
+                                       segmentation: segmentation, onSegment: onSegment)
+    }
+
     /// Transcribes a batch of utterances (each gets exactly what it would get alone).
     public func transcribe(batch: [[Float]], language code: String,
                            decoder kind: DecoderKind = .ctc) throws(RecognizerError) -> [Transcript] {
         let language = try language(code)
         let decoder = try decoder(kind, for: language)
         for samples in batch { try validate(samples) }
-        return batch.map { transcribeValidated($0, language: language, decoder: decoder) }
+        var transcripts: [Transcript] = []
+        for samples in batch { transcripts.append(try transcribeValidated(samples, language: language, decoder: decoder)) }
+        return transcripts
     }
 
     /// Decodes an audio file's bytes (WAV, FLAC, OGG, MP3, WebM, MP4/M4A, …), mixes to mono,
@@ -231,13 +279,26 @@ public final class Recognizer: Sendable {
     /// - Throws: `.decoderUnavailable`, `.audio` with the decoder's `AudioError`.
     public func transcribe(audio: Data, language: Language,
                            decoder kind: DecoderKind = .ctc) throws(RecognizerError) -> Transcript {
+        try transcribe(audio: audio, language: language, decoder: kind, segmentation: nil)
+    }
+
+    /// `transcribe(audio:language:decoder:)` cut by `segmentation` (nil: the options'
+    /// default), with `onSegment` seeing each finished segment in order. Once `isCancelled`
+    /// returns true no further segment starts, and the text of the segments done is returned.
+    /// - Throws: `.decoderUnavailable`, `.audio`, `.segmentation`.
+    public func transcribe(audio: Data, language: Language, decoder kind: DecoderKind = .ctc,
+                           segmentation: Segmentation?,
+                           onSegment: (@Sendable (SegmentUpdate) -> Void)? = nil,
+                           isCancelled: (@Sendable () -> Bool)? = nil) throws(RecognizerError) -> Transcript {
         let decoder = try decoder(kind, for: language)
         let prepared: PreparedAudio
         do {
             prepared = try AudioDecoder.prepare(audio, sampleRate: config.frontend.sampleRate,
                                                 maxSeconds: options.maxAudioSeconds)
         } catch { throw .audio(error) }
-        return transcribeValidated(prepared.samples, language: language, decoder: decoder, warnings: prepared.warnings)
+        return try transcribeValidated(prepared.samples, language: language, decoder: decoder,
+                                       warnings: prepared.warnings, segmentation: segmentation,
+                                       onSegment: onSegment, isCancelled: isCancelled)
     }
 
     /// Decodes an audio file's bytes (WAV, FLAC, OGG, MP3, …) to mono samples at the model's
@@ -255,11 +316,26 @@ public final class Recognizer: Sendable {
     /// Transcribes audio returned by `decodeAudio(_:)` (already validated, so not checked
     /// again) in `language`: the second half of `transcribe(audio:language:decoder:)`. The
     /// audio's warnings are the transcript's.
-    /// - Throws: `.decoderUnavailable`.
+    /// - Throws: `.decoderUnavailable`, `.segmentation`.
     public func transcribe(decoded audio: PreparedAudio, language: Language,
                            decoder kind: DecoderKind = .ctc) throws(RecognizerError) -> Transcript {
+        try transcribe(decoded: audio, language: language, decoder: kind, segmentation: nil)
+    }
+
+    /// Transcribes audio returned by `decodeAudio(_:)` (already validated, so not checked
+    /// again) in `language`: the second half of `transcribe(audio:language:decoder:)`, cut by
+    /// `segmentation` (nil: the options' default), with `onSegment` seeing each finished
+    /// segment in order. Once `isCancelled` returns true no further segment starts, and the
+    /// text of the segments done is returned. The audio's warnings are the transcript's.
+    /// - Throws: `.decoderUnavailable`, `.segmentation`.
+    public func transcribe(decoded audio: PreparedAudio, language: Language,
+                           decoder kind: DecoderKind = .ctc, segmentation: Segmentation?,
+                           onSegment: (@Sendable (SegmentUpdate) -> Void)? = nil,
+                           isCancelled: (@Sendable () -> Bool)? = nil) throws(RecognizerError) -> Transcript {
         let decoder = try decoder(kind, for: language)
-        return transcribeValidated(audio.samples, language: language, decoder: decoder, warnings: audio.warnings)
+        return try transcribeValidated(audio.samples, language: language, decoder: decoder,
+                                       warnings: audio.warnings, segmentation: segmentation,
+                                       onSegment: onSegment, isCancelled: isCancelled)
     }
 
     /// `transcribe(audio:language:decoder:)` with the language given by its code.

@@ -142,6 +142,9 @@ public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
                 // The decoder's message already says which formats it reads.
                 return unprocessableAudio("the audio could not be decoded: \(audio.description)")
             }
+        case .segmentation(let segmentation):
+            if case .voiceActivityUnavailable = segmentation { return nil }
+            return invalid(error.description)
         case .modelNotFound, .invalidModel, .precisionUnavailable, .deviceUnavailable:
             return nil
         }

@@ -6,6 +6,7 @@
 
 import ASR
 import Foundation
+import HummingbirdCore
 import Hummingbird
 import Logging
 import NIOCore
@@ -126,13 +127,16 @@ public final class ASRService: Sendable {
 
     /// The Hummingbird application serving this service on `configuration.host:port`.
     public func application() -> some ApplicationProtocol {
-        Application(
+        let http1 = HTTP1Channel.Configuration(
+            additionalChannelHandlers: [HTTPFramingHandler(
+                maxBodyBytes: self.configuration.maxBodyBytes, headerTimeout: self.configuration.headerTimeoutSeconds,
+                connections: self.connections, maxConnections: self.configuration.maxConnections)],
+            idleTimeout: .seconds(75))
+        return Application(
             router: router(),
-            server: .http1(configuration: .init(
-                additionalChannelHandlers: [HTTPFramingHandler(
-                    maxBodyBytes: self.configuration.maxBodyBytes, headerTimeout: self.configuration.headerTimeoutSeconds,
-                    connections: self.connections, maxConnections: self.configuration.maxConnections)],
-                idleTimeout: .seconds(75))),
+            // With `realtime`, HTTP/1 that also upgrades /v1/realtime to WebSocket
+            // (Routes/RealtimeRoutes.swift).
+            server: configuration.realtime ? realtimeServer(http1: http1) : .http1(configuration: http1),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "vani"),
             logger: logger)
     }

@@ -1,7 +1,8 @@
 // The road every inference request takes, whatever its API family:
 // body collected up to the limit (413), within the shared body budget (503) and the upload
 // deadline (408; Uploads.swift) → admission to the worker pool (503 when the estimated wait
-// does not fit the timeout or the queue is full) → a worker thread parses the body, resolves
+// does not fit the timeout or the queue is full; the timeout grows with the audio's length,
+// Routes/TranscriptionStreaming.swift) → a worker thread parses the body, resolves
 // the language once, loads the model if needed and transcribes → the reply is written back on
 // the event loop.
 
@@ -31,6 +32,16 @@ extension ASRService {
     /// Admission, body, worker, reply; see the file header.
     func infer(_ request: Request, _ context: VaniRequestContext, accepting kind: BodyKind,
                _ work: @escaping Work) async throws -> Response {
+        let (body, reservation, scope) = try await receive(request, context, accepting: kind)
+        defer { reservation.release() }
+        return try await run(body: body, scope: scope, work)
+    }
+
+    /// The first half of the road: content type and length checked, the body collected within
+    /// the shared budget (503) and the upload deadline (408). The caller releases the reservation
+    /// once the body is no longer needed.
+    func receive(_ request: Request, _ context: VaniRequestContext,
+                 accepting kind: BodyKind) async throws -> (ByteBuffer, BodyReservation, Scope) {
         let contentType = request.headers[.contentType] ?? ""
         try checkContentType(contentType, kind: kind)
         if let refusal = APIError.checkContentLength(request.headers[.contentLength], limit: configuration.maxBodyBytes) {
@@ -39,21 +50,30 @@ extension ASRService {
         // The body first, counted against the shared budget and cut off if it comes too slowly;
         // only then a place in the pool, so slow uploads hold no place.
         let reservation = BodyReservation(budget: bodyBudget)
-        defer { reservation.release() }
         let body: ByteBuffer
-        do { body = try await collectBody(request, into: reservation) } catch let error as APIError where error.status == .serviceUnavailable {
-            metrics.rejected(code: 503, reason: "body_budget")
+        do { body = try await collectBody(request, into: reservation) } catch {
+            reservation.release()
+            if let error = error as? APIError, error.status == .serviceUnavailable {
+                metrics.rejected(code: 503, reason: "body_budget")
+            }
             throw error
         }
-        let ticket: InferencePool.Ticket
-        do { ticket = try pool.admit(deadline: configuration.timeoutSeconds) } catch { throw counted(error) }
-        defer { ticket.releaseIfUnsubmitted() }
         let scope = Scope(requestID: context.requestID, logger: context.logger, contentType: contentType,
                           apiKeyName: context.apiKeyName, client: context.client)
+        return (body, reservation, scope)
+    }
+
+    /// The second half: admission to the pool with a deadline that grows with the audio
+    /// (`deadline(forBody:)`), the work on a worker thread, the reply.
+    func run(body: ByteBuffer, scope: Scope, _ work: @escaping Work) async throws -> Response {
+        let timeout = deadline(forBody: body)
+        let ticket: InferencePool.Ticket
+        do { ticket = try pool.admit(deadline: timeout) } catch { throw counted(error) }
+        defer { ticket.releaseIfUnsubmitted() }
         let submitted = ContinuousClock.now
         let outcome: Result<Reply, APIError>
         do {
-            outcome = try await pool.run(ticket, timeout: configuration.timeoutSeconds) { [metrics] deadline in
+            outcome = try await pool.run(ticket, timeout: timeout) { [metrics] deadline in
                 metrics.queueWait(seconds: (ContinuousClock.now - submitted).seconds)
                 return Result { () throws(APIError) -> Reply in try work(body, scope, deadline) }
             }
@@ -103,15 +123,19 @@ extension ASRService {
     /// the same samples were transcribed the same way for the same key (ResponseCache.swift). The
     /// error, if any, is mapped for the client (and logged when it is the server's fault). Says
     /// whether the answer came from the cache.
-    func transcribe(_ item: TranscriptionRequest, model: LoadedModel,
-                    scope: Scope) -> Result<(transcript: Transcript, cache: CacheStatus), APIError> {
+    /// `onSegment` sees each finished segment in order (streamed answers); the work stops
+    /// between segments once `isCancelled` says so.
+    func transcribe(_ item: TranscriptionRequest, model: LoadedModel, scope: Scope,
+                    onSegment: (@Sendable (SegmentUpdate) -> Void)? = nil,
+                    isCancelled: (@Sendable () -> Bool)? = nil) -> Result<(transcript: Transcript, cache: CacheStatus), APIError> {
         do throws(RecognizerError) {
             let language = try model.engine.language(item.language)
             // The audio libraries' messages and the decoder's warnings go to this request's log.
             let outcome: Result<(transcript: Transcript, cache: CacheStatus), RecognizerError> =
                 AudioLog.$logger.withValue(scope.logger) {
                     do throws(RecognizerError) {
-                        return .success(try answer(item, language: language, model: model, scope: scope))
+                        return .success(try answer(item, language: language, model: model, scope: scope,
+                                                   onSegment: onSegment, isCancelled: isCancelled))
                     } catch { return .failure(error) }
                 }
             return .success(try outcome.get())
@@ -124,10 +148,10 @@ extension ASRService {
 
     /// One item's MLflow-shaped result, timed; in a batch (`inBatch`) it says whether it came
     /// from the cache in its `cache` field.
-    func result(_ item: TranscriptionRequest, model: LoadedModel, scope: Scope,
-                inBatch: Bool = false) -> Result<(result: TranscriptionResult, cache: CacheStatus), APIError> {
+    func result(_ item: TranscriptionRequest, model: LoadedModel, scope: Scope, inBatch: Bool = false,
+                isCancelled: (@Sendable () -> Bool)? = nil) -> Result<(result: TranscriptionResult, cache: CacheStatus), APIError> {
         let started = ContinuousClock.now
-        return transcribe(item, model: model, scope: scope).map { transcript, cache in
+        return transcribe(item, model: model, scope: scope, isCancelled: isCancelled).map { transcript, cache in
             var result = TranscriptionResult(transcript, processingMs: (ContinuousClock.now - started).seconds * 1000,
                                              timestamps: item.timestamps)
             if inBatch { result.cache = cache.rawValue }
@@ -164,7 +188,7 @@ extension ASRService {
                 batch.cache.append(nil)
                 continue
             }
-            switch item.flatMap({ result($0, model: model, scope: scope, inBatch: inBatch) }) {
+            switch item.flatMap({ result($0, model: model, scope: scope, inBatch: inBatch, isCancelled: { deadline.isExpired }) }) {
             case .success(let (result, cache)):
                 batch.outcomes.append(.success(result))
                 batch.cache.append(cache)

@@ -13,6 +13,8 @@ struct TranscriptionRequest: Sendable {
     var timestamps: Bool
     /// The model named by the request (nil: the default).
     var model: String? = nil
+    /// How long audio is cut (`segmentation`); nil: the recognizer's default.
+    var segmentation: Segmentation? = nil
 }
 
 /// Fields that items inherit when they do not set them (top level of a batch, MLflow `params`).
@@ -21,6 +23,7 @@ struct RequestDefaults: Sendable {
     var decoder: DecoderKind?
     var timestamps: Bool?
     var model: String?
+    var segmentation: Segmentation?
 }
 
 /// One item of a batch: parsed, or the error to report in its place.
@@ -32,6 +35,7 @@ enum RequestFields {
     static let decoder = ["decoding", "decoder"]
     static let timestamps = ["timestamps"]
     static let model = ["model"]
+    static let segmentation = ["segmentation"]
 
     // MARK: - Single items
 
@@ -57,8 +61,9 @@ enum RequestFields {
         let decoder = try self.decoder(object, path: path) ?? defaults.decoder ?? .ctc
         let timestamps = try bool(object, self.timestamps, path: path) ?? defaults.timestamps ?? false
         let model = try modelName(object, path: path) ?? defaults.model
+        let segmentation = try self.segmentation(object, path: path) ?? defaults.segmentation
         return TranscriptionRequest(audio: audioData, language: language, decoder: decoder, timestamps: timestamps,
-                                    model: model)
+                                    model: model, segmentation: segmentation)
     }
 
     /// Reads the fields that items may inherit.
@@ -71,6 +76,7 @@ enum RequestFields {
         if let decoder = try decoder(object, path: path) { result.decoder = decoder }
         if let timestamps = try bool(object, timestamps, path: path) { result.timestamps = timestamps }
         if let model = try modelName(object, path: path) { result.model = model }
+        if let segmentation = try segmentation(object, path: path) { result.segmentation = segmentation }
         return result
     }
 
@@ -123,6 +129,16 @@ enum RequestFields {
     static func decoder(_ object: [String: JSONValue], path: String) throws(APIError) -> DecoderKind? {
         guard let name = try string(object, decoder, path: path) else { return nil }
         return try decoderKind(name, field: path + decoder[0])
+    }
+
+    static func segmentation(_ object: [String: JSONValue], path: String) throws(APIError) -> Segmentation? {
+        guard let name = try string(object, segmentation, path: path) else { return nil }
+        let trimmed = name.lowercased().trimmingCharacters(in: .whitespaces)
+        if trimmed.isEmpty { return nil }
+        guard let value = Segmentation(rawValue: trimmed) else {
+            throw APIError.invalid("field '\(path + segmentation[0])' must be 'vad', 'windows' or 'off', not '\(clip(name))'")
+        }
+        return value
     }
 
     static func decoderKind(_ name: String, field: String) throws(APIError) -> DecoderKind {

@@ -136,25 +136,32 @@ extension ASRService {
     /// One item's transcript: decode, charge the audio to the client's rate limit, then the
     /// cache or the engine (and the cache after it). Runs on a worker thread.
     /// - Throws: the engine's `RecognizerError` (audio refused, decoder missing).
-    func answer(_ item: TranscriptionRequest, language: Language, model: LoadedModel,
-                scope: Scope) throws(RecognizerError) -> (transcript: Transcript, cache: CacheStatus) {
+    func answer(_ item: TranscriptionRequest, language: Language, model: LoadedModel, scope: Scope,
+                onSegment: (@Sendable (SegmentUpdate) -> Void)? = nil,
+                isCancelled: (@Sendable () -> Bool)? = nil) throws(RecognizerError) -> (transcript: Transcript, cache: CacheStatus) {
         let audio = try model.engine.decodeAudio(item.audio)
         let samples = audio.samples
         let rate = Double(max(1, model.engine.info.sampleRate))
         rateLimiter.charge(audioSeconds: Double(samples.count) / rate, to: scope.client)
         let key = cache.isEnabled
-            ? CacheKey(client: scope.apiKeyName ?? "", model: model.identity, settings: model.engine.answerSettings,
+            ? CacheKey(client: scope.apiKeyName ?? "", model: model.identity, settings: model.engine.answerSettings
+                           + (item.segmentation.map { " request-segmentation=\($0.rawValue)" } ?? ""),
                        language: language.code, decoder: item.decoder, audio: CacheKey.hash(samples: samples))
             : nil
         if let key, let hit = cache.value(for: key) {
             metrics.cache(.hit)
             metrics.cachedAudio(model: model.name, audioSeconds: hit.duration)
+            // A streamed answer from the cache is one segment: the whole text.
+            onSegment?(SegmentUpdate(index: 0, count: 1, start: 0, end: hit.duration, text: hit.text, tokens: hit.tokens))
             return (hit, .hit)
         }
         let started = ContinuousClock.now
-        let transcript = try model.engine.transcribe(decoded: audio, language: language, decoder: item.decoder)
+        let transcript = try model.engine.transcribe(decoded: audio, language: language, decoder: item.decoder,
+                                                     segmentation: item.segmentation, onSegment: onSegment,
+                                                     isCancelled: isCancelled)
         metrics.inference(model: model.name, audioSeconds: transcript.duration, seconds: (ContinuousClock.now - started).seconds)
-        if let key {
+        // A cancelled run holds only the segments done before it stopped: never cached.
+        if let key, isCancelled?() != true {
             metrics.cache(.miss)
             cache.insert(transcript, for: key)
         }

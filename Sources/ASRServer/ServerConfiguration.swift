@@ -55,6 +55,11 @@ public struct ServerConfiguration: Sendable {
     public var headerTimeoutSeconds: Double = 10
     /// Open connections at most; one more is answered 503 and closed at once.
     public var maxConnections: Int = 512
+    /// Serve `/v1/realtime` (WebSocket). Off by default: with it, connections start on
+    /// Hummingbird's WebSocket-upgrade channel, where the framing handler (malformed-HTTP
+    /// answers, first-head deadline, connection cap) joins only after the first request head
+    /// (docs/SERVICE.md, "Realtime").
+    public var realtime = false
     /// Seconds allowed for the upload (else 408), and again for waiting and transcribing (else
     /// 503 `DEADLINE_EXCEEDED`).
     public var timeoutSeconds: Double

@@ -16,8 +16,8 @@ public protocol TranscriptionEngine: Sendable {
     /// Name, languages, decoders and size of the model, for `/health` and `/v1/models`.
     var info: ModelInfo { get }
     /// Settings of this engine, other than the weights, that change its answers (long-audio
-    /// chunking, and precision or segmentation once they exist), as one string for the response
-    /// cache's key. Engines whose answers depend on nothing else return "".
+    /// chunking, device, precision, the default segmentation), as one string for the response
+    /// cache's key (a request's own segmentation is keyed separately). Engines whose answers depend on nothing else return "".
     var answerSettings: String { get }
     /// The language `code` names (checked once, at the door).
     /// - Throws: `.unknownLanguage` unless the model offers it.
@@ -30,6 +30,13 @@ public protocol TranscriptionEngine: Sendable {
     /// warnings are the transcript's.
     /// - Throws: `.decoderUnavailable`.
     func transcribe(decoded: PreparedAudio, language: Language, decoder: DecoderKind) throws(RecognizerError) -> Transcript
+    /// The same, cut by `segmentation` (nil: the engine's default), `onSegment` seeing each
+    /// finished segment in order (for streamed answers); stops between segments once
+    /// `isCancelled` says so (the client went away or the deadline passed).
+    /// - Throws: `.decoderUnavailable`, `.segmentation`.
+    func transcribe(decoded: PreparedAudio, language: Language, decoder: DecoderKind, segmentation: Segmentation?,
+                    onSegment: (@Sendable (SegmentUpdate) -> Void)?,
+                    isCancelled: (@Sendable () -> Bool)?) throws(RecognizerError) -> Transcript
 }
 
 extension TranscriptionEngine {
@@ -41,6 +48,16 @@ extension TranscriptionEngine {
     public func transcribe(audio: Data, language: Language, decoder: DecoderKind) throws(RecognizerError) -> Transcript {
         try transcribe(decoded: decodeAudio(audio), language: language, decoder: decoder)
     }
+
+    /// Engines without segmentation (test fakes) transcribe whole and report one segment.
+    public func transcribe(decoded: PreparedAudio, language: Language, decoder: DecoderKind,
+                           segmentation: Segmentation?, onSegment: (@Sendable (SegmentUpdate) -> Void)?,
+                           isCancelled: (@Sendable () -> Bool)?) throws(RecognizerError) -> Transcript {
+        let transcript = try transcribe(decoded: decoded, language: language, decoder: decoder)
+        onSegment?(SegmentUpdate(index: 0, count: 1, start: 0, end: transcript.duration, text: transcript.text,
+                                 tokens: transcript.tokens))
+        return transcript
+    }
 }
 
 extension Recognizer: TranscriptionEngine {
@@ -50,5 +67,6 @@ extension Recognizer: TranscriptionEngine {
         let chunking = options.chunking
         return "chunking=\(chunking.maxWindow)/\(chunking.window)/\(chunking.overlap) device=\(options.device.rawValue)"
             + " precision=\(info.precision?.rawValue ?? "fp32")"
+            + " segmentation=\(options.segmentation?.rawValue ?? "auto")"
     }
 }

@@ -102,6 +102,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Seconds allowed for the upload (else 408), and again for waiting and transcribing (else 503).")
     var timeout: Double = 120
 
+    @Flag(help: "Serve live transcription on /v1/realtime (WebSocket; see docs/SERVICE.md for what it changes).")
+    var realtime = false
+
     @Option(help: "Most items in one batch request.")
     var maxBatch = 64
 
@@ -188,6 +191,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.corsOrigins = corsOrigin
         configuration.defaultLanguage = defaultLanguage
         configuration.webUI = !noUi
+        configuration.realtime = realtime
         // One registry for the process: the service's metrics, and any other library's through
         // swift-metrics, render on the same /metrics page. Bootstrapped once, here.
         let metrics = ServiceMetrics()

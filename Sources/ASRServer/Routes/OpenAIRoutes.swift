@@ -11,9 +11,8 @@ struct OpenAIRoutes {
 
     func addRoutes(to router: some RouterMethods<VaniRequestContext>) {
         router.post("/v1/audio/transcriptions") { request, context in
-            try await service.infer(request, context, accepting: .multipart) { body, scope, deadline throws(APIError) in
-                try service.openAITranscription(body: body, scope: scope, deadline: deadline)
-            }
+            // Whole answers and `stream=true` (TranscriptionStreaming.swift).
+            try await service.openAITranscriptionEndpoint(request, context)
         }
         router.get("/v1/models") { _, _ in service.modelList().response }
         router.get("/v1/models/{name}") { _, context in
@@ -29,9 +28,30 @@ extension ASRService {
     /// OpenAI's `response_format` values.
     enum ResponseFormat: String { case json, text, srt, vtt, verbose_json }
 
+    /// A transcription form, read and checked.
+    struct OpenAIForm {
+        var item: TranscriptionRequest
+        var format: ResponseFormat
+        var granularities: Set<String>
+        /// `stream=true` (`true`, `1`, `yes`): answer with server-sent events.
+        var stream: Bool
+    }
+
     /// The form's fields go through the same reader as a JSON item (`language`/`lang`,
     /// `decoding`/`decoder`); the audio is the `file` part.
     func openAITranscription(body: ByteBuffer, scope: Scope, deadline: InferencePool.Deadline) throws(APIError) -> Reply {
+        let form = try openAIForm(body, scope: scope)
+        // OpenAI clients send their own model names (`whisper-1`): those mean the default model
+        // unless --strict-model-names.
+        let model = try loaded(try modelHost(form.item.model, lenient: true), scope)
+        let (transcript, cache) = try transcribe(form.item, model: model, scope: scope,
+                                                   isCancelled: { deadline.isExpired }).get()
+        return tagged(openAIReply(transcript, format: form.format, granularities: form.granularities),
+                      model: model, cache: cache)
+    }
+
+    /// Parses and checks a transcription form (the `file` part and every field).
+    func openAIForm(_ body: ByteBuffer, scope: Scope) throws(APIError) -> OpenAIForm {
         guard let boundary = MultipartForm.boundary(contentType: scope.contentType) else {
             throw APIError.unsupportedMediaType(scope.contentType, expected: "multipart/form-data")
         }
@@ -51,18 +71,19 @@ extension ASRService {
         guard let format = formatName.isEmpty ? .json : ResponseFormat(rawValue: formatName) else {
             throw APIError.invalid("field 'response_format' must be json, text, srt, vtt or verbose_json, not '\(clip(formatName))'")
         }
+        let streamValue = form.first("stream")?.string.trimmingCharacters(in: .whitespacesAndNewlines).lowercased() ?? ""
+        guard ["", "true", "false", "1", "0", "yes", "no"].contains(streamValue) else {
+            throw APIError.invalid("field 'stream' must be true or false, not '\(clip(streamValue))'")
+        }
         let granularities = Set((form.all("timestamp_granularities[]") + form.all("timestamp_granularities"))
             .map { $0.string.trimmingCharacters(in: .whitespaces).lowercased() })
         for value in granularities where value != "word" && value != "segment" {
             throw APIError.invalid("field 'timestamp_granularities[]' takes 'word' or 'segment', not '\(clip(value))'")
         }
-        let item = try RequestFields.item(form.textFields(excluding: ["file"]), defaults: requestDefaults,
+        let item = try RequestFields.item(form.textFields(excluding: ["file", "stream"]), defaults: requestDefaults,
                                           audio: Data(file.body.readableBytesView))
-        // OpenAI clients send their own model names (`whisper-1`): those mean the default model
-        // unless --strict-model-names.
-        let model = try loaded(try modelHost(item.model, lenient: true), scope)
-        let (transcript, cache) = try transcribe(item, model: model, scope: scope).get()
-        return tagged(openAIReply(transcript, format: format, granularities: granularities), model: model, cache: cache)
+        return OpenAIForm(item: item, format: format, granularities: granularities,
+                          stream: ["true", "1", "yes"].contains(streamValue))
     }
 
     /// The transcript in the `response_format` asked for.
