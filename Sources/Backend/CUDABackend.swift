@@ -66,10 +66,12 @@ public final class CUDABackend: InferenceBackend, @unchecked Sendable {
     private var b: vani_cublas { cublas.table.pointee }
 
     /// Builds the backend on `cuda:ordinal` of `probe`: compiles (or reads from the cache) the
-    /// kernels for the device's architecture, uploads the weights.
+    /// kernels for the device's architecture (cached in `kernelCache`; nil: no cache), uploads
+    /// the weights.
     /// - Throws: `CUDAUnavailable` when the probe found no usable device at `ordinal`;
     ///   `CUDAFailure` when compiling, loading or uploading fails.
-    public init(model: ConformerASRModel, ordinal: Int, precision: Precision, probe: CUDAProbe = .shared) throws {
+    public init(model: ConformerASRModel, ordinal: Int, precision: Precision, probe: CUDAProbe = .shared,
+                kernelCache: URL? = CUDAKernelBuild.cacheDirectory()) throws {
         let info = try probe.device(ordinal).get()
         guard let driver = probe.driver, let nvrtc = try probe.nvrtc?.get(), let cublas = try probe.cublas?.get() else {
             throw CUDAUnavailable(.unsupported, "the probe holds no driver or libraries")
@@ -92,7 +94,7 @@ public final class CUDABackend: InferenceBackend, @unchecked Sendable {
         context = ctx
         try Self.check(t.cuCtxSetCurrent(ctx), "cuCtxSetCurrent", driver)
         do {
-            kernels = try CUDAKernelBuild.build(nvrtc, architecture: info.architecture, cache: CUDAKernelBuild.cacheDirectory())
+            kernels = try CUDAKernelBuild.build(nvrtc, architecture: info.architecture, cache: kernelCache)
         } catch {
             throw CUDAFailure(description: "compiling the kernels for \(info.architecture): \(error.description)")
         }
