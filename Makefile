@@ -27,7 +27,7 @@ CHECK_VENV := .build/service-check-venv
 CHECK_PACKAGES := openai[realtime]==3.57.0 prometheus-client==0.26.0 mlflow-skinny==3.17.2 pandas==3.1.1 scipy==1.17.1
 
 .PHONY: run test deps browser-deps browser-test build release run-server bench clean service-check check-venv
-.PHONY: cuda-nvrtc cuda-compile-check dist check-dist
+.PHONY: cuda-nvrtc cuda-compile-check dist check-dist dist-gpu check-dist-gpu
 .PHONY: check-deploy check-manifests check-image check-load-balancing longform openai-clients
 
 deps:
@@ -132,6 +132,14 @@ dist: deps
 
 check-dist:
 	Tools/dist/check-dist.sh
+
+# The GPU check's bundle (vani-gpu-check: no server, no FFmpeg), carried to the GPU machine with
+# the checkout for Tools/gpu/check.sh.
+dist-gpu: deps
+	PRODUCT=vani-gpu-check Tools/dist/make-dist.sh
+
+check-dist-gpu: cuda-nvrtc
+	Tools/dist/check-dist-gpu.sh
 
 
 bench: release

@@ -16,6 +16,7 @@ let package = Package(
     products: [
         .executable(name: "vani", targets: ["vani"]),
         .executable(name: "vani-convert", targets: ["vani-convert"]),
+        .executable(name: "vani-gpu-check", targets: ["vani-gpu-check"]),
         .library(name: "ASR", targets: ["ASR"]),
     ],
     dependencies: [
@@ -101,6 +102,13 @@ let package = Package(
                                          .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                          .product(name: "Logging", package: "swift-log"),
                                          .product(name: "CoreMetrics", package: "swift-metrics")],
+                          swiftSettings: swift6),
+
+        // The GPU check (Tools/gpu/check.sh): the encoder on CPU and CUDA, without the server and
+        // FFmpeg, so that its portable bundle fits beside the checkout (docs/GPU.md).
+        .executableTarget(name: "vani-gpu-check",
+                          dependencies: ["Backend", "ConformerModel", "Decoding", "Frontend", "TensorModule",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: swift6),
 
         // MARK: - The converter (Tools/)

@@ -1,4 +1,4 @@
-// The command-line door onto the Recognizer: transcribe | stream | features | serve | bench | devices | gpu-check.
+// The command-line door onto the Recognizer: transcribe | stream | features | serve | bench | devices.
 
 import ArgumentParser
 
@@ -8,6 +8,6 @@ struct Vani: AsyncParsableCommand {
         commandName: "vani",
         abstract: "Speech recognition for 22 Indian languages (IndicConformer), no Python, no ONNX Runtime.",
         subcommands: [TranscribeCommand.self, StreamCommand.self, FeaturesCommand.self, ServeCommand.self, BenchCommand.self,
-                      DevicesCommand.self, GPUCheckCommand.self],
+                      DevicesCommand.self],
         defaultSubcommand: nil)
 }
