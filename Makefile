@@ -27,6 +27,7 @@ CHECK_VENV := .build/service-check-venv
 CHECK_PACKAGES := openai[realtime]==3.57.0 prometheus-client==0.26.0 mlflow-skinny==3.17.2 pandas==3.1.1 scipy==1.17.1
 
 .PHONY: run test deps browser-deps browser-test build release run-server bench clean service-check check-venv
+.PHONY: cuda-nvrtc cuda-compile-check dist check-dist dist-gpu check-dist-gpu
 .PHONY: check-deploy check-manifests check-image check-load-balancing longform openai-clients
 
 deps:
@@ -60,12 +61,24 @@ run-server: deps
 build: deps
 	swift build
 
-test: deps browser-deps longform
+test: deps browser-deps longform cuda-nvrtc
 	swift test
 	$(MAKE) --no-print-directory service-check
 	$(MAKE) --no-print-directory openai-clients
 	$(MAKE) --no-print-directory browser-test
 	$(MAKE) --no-print-directory check-deploy
+
+# NVIDIA's NVRTC from PyPI (no GPU, no toolkit): the CUDA kernels' compile gate in CUDATests
+# compiles every kernel with it for sm_80/89/90 (docs/GPU.md). Fails when it cannot be installed.
+CUDA_VENV := .build/cuda-venv
+NVRTC_WHEEL := nvidia-cuda-nvrtc==13.0.88
+cuda-nvrtc: deps
+	@test -x $(CUDA_VENV)/bin/python || python3 -m venv $(CUDA_VENV)
+	@ls $(CUDA_VENV)/lib/python3*/site-packages/nvidia/cu13/lib/libnvrtc.so.13 >/dev/null 2>&1 \
+		|| $(CUDA_VENV)/bin/pip install -q $(NVRTC_WHEEL)
+
+cuda-compile-check: cuda-nvrtc
+	swift test --filter CUDATests
 
 # Fails (never skips) when the packages cannot be installed.
 check-venv: deps
@@ -112,6 +125,21 @@ longform:
 openai-clients: check-venv
 	swift build --product vani
 	$(CHECK_VENV)/bin/python Tests/python/openai_clients.py --vani .build/debug/vani
+
+# A portable bundle (docs/GPU.md): static Swift runtime, the C libraries beside the binary.
+dist: deps
+	Tools/dist/make-dist.sh
+
+check-dist:
+	Tools/dist/check-dist.sh
+
+# The GPU check's bundle (vani-gpu-check: no server, no FFmpeg), carried to the GPU machine with
+# the checkout for Tools/gpu/check.sh.
+dist-gpu: deps
+	PRODUCT=vani-gpu-check Tools/dist/make-dist.sh
+
+check-dist-gpu: cuda-nvrtc
+	Tools/dist/check-dist-gpu.sh
 
 
 bench: release

@@ -16,6 +16,7 @@ let package = Package(
     products: [
         .executable(name: "vani", targets: ["vani"]),
         .executable(name: "vani-convert", targets: ["vani-convert"]),
+        .executable(name: "vani-gpu-check", targets: ["vani-gpu-check"]),
         .library(name: "ASR", targets: ["ASR"]),
     ],
     dependencies: [
@@ -54,6 +55,10 @@ let package = Package(
 
         // MARK: - The road
         .target(name: "CKernels", path: "Sources/CKernels"),
+        // The NVIDIA driver, NVRTC and cuBLAS(Lt) through dlopen: own prototypes, no toolkit at
+        // build time, so it is always built (docs/GPU.md).
+        .target(name: "CCUDA", path: "Sources/CCUDA",
+                linkerSettings: [.linkedLibrary("dl", .when(platforms: [.linux]))]),
         .target(name: "TensorModule", dependencies: ["CBLAS", "CKernels"], swiftSettings: swift6),
         .target(name: "WeightFormat", swiftSettings: swift6),
         .target(name: "Audio", dependencies: ["CSndfile", "CSoxr", "CFFmpeg",
@@ -64,8 +69,9 @@ let package = Package(
                 swiftSettings: swift6),
         .target(name: "Decoding", dependencies: ["ConformerModel", "TensorModule"],
                 swiftSettings: swift6),
-        // The device seam: the model's forward work behind `InferenceBackend` (CPU today).
-        .target(name: "Backend", dependencies: ["ConformerModel", "Decoding", "Frontend", "TensorModule"],
+        // The device seam: the model's forward work behind `InferenceBackend` (CPU; CUDA probe,
+        // loader and kernels).
+        .target(name: "Backend", dependencies: ["CCUDA", "ConformerModel", "Decoding", "Frontend", "TensorModule"],
                 swiftSettings: swift6),
         // Silero VAD on the tensor code: speech probabilities for cutting long audio at pauses
         // and for turn detection in live transcription.
@@ -92,10 +98,17 @@ let package = Package(
                                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
                 swiftSettings: swift6),
         .executableTarget(name: "vani",
-                          dependencies: ["ASR", "ASRServer", "Audio", "ConformerModel", "Frontend", "TensorModule",
+                          dependencies: ["ASR", "ASRServer", "Audio", "Backend", "ConformerModel", "Frontend", "TensorModule",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                          .product(name: "Logging", package: "swift-log"),
                                          .product(name: "CoreMetrics", package: "swift-metrics")],
+                          swiftSettings: swift6),
+
+        // The GPU check (Tools/gpu/check.sh): the encoder on CPU and CUDA, without the server and
+        // FFmpeg, so that its portable bundle fits beside the checkout (docs/GPU.md).
+        .executableTarget(name: "vani-gpu-check",
+                          dependencies: ["Backend", "ConformerModel", "Decoding", "Frontend", "TensorModule",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: swift6),
 
         // MARK: - The converter (Tools/)
@@ -144,6 +157,8 @@ let package = Package(
                     dependencies: ["ASR", "Backend", "ConformerModel", "Decoding", "Frontend", "Audio", "TensorModule", "VoiceActivity",
                                    "ONNXImport", "WeightFormat", "VaniTestSupport"],
                     swiftSettings: swift6),
+        .testTarget(name: "CUDATests", dependencies: ["Backend", "CCUDA"],
+                    exclude: ["Stub"], swiftSettings: swift6),
         .testTarget(name: "ASRServerTests",
                     dependencies: ["ASRServer", "ASR", "Audio", "VaniTestSupport",
                                    .product(name: "Hummingbird", package: "hummingbird"),

@@ -27,6 +27,9 @@ public enum RecognizerError: Error, CustomStringConvertible, Sendable, Equatable
     case decoderUnavailable(DecoderKind)
     /// The device does not offer this precision (`available` lists what it offers).
     case precisionUnavailable(Precision, device: ComputeDevice, available: [Precision])
+    /// The device asked for cannot run the model (the probe's reason: no driver, no device,
+    /// a missing library, ...).
+    case deviceUnavailable(ComputeDevice, reason: String)
     /// The audio was refused (its `AudioError`, with a stable `code`).
     case audio(AudioError)
     /// The segmentation asked for cannot be applied (Segmentation.swift).
@@ -53,6 +56,8 @@ public enum RecognizerError: Error, CustomStringConvertible, Sendable, Equatable
             return "precision \(precision.rawValue) is not offered on \(device.rawValue): use \(available.map(\.rawValue).joined(separator: ", "))"
         case .segmentation(let error):
             return error.description
+        case .deviceUnavailable(let device, let reason):
+            return "device \(device.rawValue) is unusable: \(reason); use --device cpu or auto"
         }
     }
 }
@@ -89,7 +94,7 @@ public struct RecognizerOptions: Sendable {
     /// this recognizer's calls only. A server running N requests at once should give
     /// N × threads ≤ cores.
     public var threads: Int = 0
-    /// Where the forward work runs.
+    /// Where the forward work runs (`auto`: the GPU when one is usable, else the CPU).
     public var device: ComputeDevice = .cpu
     /// How long audio is cut into windows (`Segmentation.windows`).
     public var chunking = ChunkingPolicy()
@@ -137,21 +142,42 @@ public final class Recognizer: Sendable {
     public let voiceActivity: SileroVAD?
     /// Why `voiceActivity` is nil (for the error a `vad` request gets).
     let voiceActivityFailure: String?
+    /// One line saying why `auto` chose the CPU (nil when it did not, or the device was named).
+    public let deviceNote: String?
+    /// Seconds the CUDA probe took when `options.device` needed it (`auto`, `cuda:N`), else nil.
+    public let deviceProbeSeconds: Double?
     /// The offered languages, resolved once at load.
     let languages: [String: Language]
     let frontend: LogMelFrontend
 
     /// Loads and checks a weights file (see Weights/FORMAT.md).
-    /// - Throws: `.modelNotFound`, `.invalidModel` naming what is wrong, `.precisionUnavailable`.
+    /// - Throws: `.modelNotFound`, `.invalidModel` naming what is wrong, `.precisionUnavailable`,
+    ///   `.deviceUnavailable` (a `cuda:N` that cannot run, with the probe's reason).
     public init(modelURL: URL, options: RecognizerOptions = RecognizerOptions()) throws(RecognizerError) {
-        if let precision = options.precision, !options.device.precisions.contains(precision) {
-            throw .precisionUnavailable(precision, device: options.device, available: options.device.precisions)
+        // The device first (a failed probe costs a few failed dlopens), then the precision it offers.
+        let probe: CUDAProbe? = options.device == .cpu ? nil : CUDAProbe.shared
+        let device = probe.map { options.device.resolved(probe: $0) } ?? .cpu
+        if case .cuda(let ordinal) = device, let probe, case .failure(let why) = probe.device(ordinal) {
+            throw .deviceUnavailable(device, reason: why.reason)
+        }
+        self.deviceProbeSeconds = probe?.seconds
+        if options.device == .auto, device == .cpu, let probe {
+            deviceNote = "device auto: running on the CPU (\(probe.unusable?.reason ?? CUDABackend.notImplementedReason))"
+        } else if case .cuda = device, !CUDABackend.isVerified {
+            deviceNote = "the CUDA encoder of this build is not yet verified on a GPU (docs/GPU.md)"
+        } else {
+            deviceNote = nil
+        }
+        if let precision = options.precision, !device.precisions.contains(precision) {
+            throw .precisionUnavailable(precision, device: device, available: device.precisions)
         }
         guard FileManager.default.fileExists(atPath: modelURL.path) else {
             throw .modelNotFound(path: modelURL.path)
         }
         let model: ConformerASRModel
-        do { model = try ConformerASRModel(contentsOf: modelURL, precision: options.precision) } catch {
+        // The GPU converts to its precision itself from fp32 weights.
+        let hostPrecision = device == .cpu ? options.precision : .fp32
+        do { model = try ConformerASRModel(contentsOf: modelURL, precision: hostPrecision) } catch {
             throw .invalidModel(error.description)
         }
         self.model = model
@@ -159,8 +185,15 @@ public final class Recognizer: Sendable {
         self.options = options
         self.modelURL = modelURL
         self.frontend = LogMelFrontend(config: model.config.frontend)
-        switch options.device {
-        case .cpu: self.backend = CPUBackend(model: model, threads: options.threads)
+        switch device {
+        case .cuda(let ordinal):
+            do {
+                self.backend = try CUDABackend(model: model, ordinal: ordinal, precision: options.precision ?? .fp32)
+            } catch {
+                throw .deviceUnavailable(device, reason: "\(error)")
+            }
+        case .cpu, .auto:
+            self.backend = CPUBackend(model: model, threads: options.threads)
         }
         if let url = options.voiceActivityModel {
             do {

@@ -145,7 +145,7 @@ public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
         case .segmentation(let segmentation):
             if case .voiceActivityUnavailable = segmentation { return nil }
             return invalid(error.description)
-        case .modelNotFound, .invalidModel, .precisionUnavailable:
+        case .modelNotFound, .invalidModel, .precisionUnavailable, .deviceUnavailable:
             return nil
         }
     }

@@ -8,16 +8,75 @@ import Decoding
 import Frontend
 import TensorModule
 
-/// Where a model's forward work runs.
-public enum ComputeDevice: String, Sendable, CaseIterable, Codable {
+/// Where a model's forward work runs, as `--device` spells it: `cpu`, `cuda` (= `cuda:0`),
+/// `cuda:N`, or `auto` (the GPU when one is usable, else the CPU; see `resolved(probe:)`).
+public enum ComputeDevice: Sendable, Hashable, Codable, CustomStringConvertible {
     /// The host CPU: OpenBLAS, Vani's kernels and its thread pool.
     case cpu
+    /// The NVIDIA GPU with this ordinal (driver, NVRTC and cuBLAS loaded at run time).
+    case cuda(Int)
+    /// The GPU when one is usable, else the CPU; resolved once when a model is built.
+    case auto
 
-    /// The precisions of the weight products this device offers.
+    /// The spellings `--device` accepts, for help texts.
+    public static let spellings = "cpu, cuda, cuda:N, auto"
+
+    /// Parses `cpu`, `cuda`, `cuda:N` (N ≥ 0) or `auto`; nil for anything else.
+    public init?(parsing text: String) {
+        switch text {
+        case "cpu": self = .cpu
+        case "auto": self = .auto
+        case "cuda": self = .cuda(0)
+        default:
+            guard text.hasPrefix("cuda:"), let n = Int(text.dropFirst(5)), n >= 0 else { return nil }
+            self = .cuda(n)
+        }
+    }
+
+    /// The spelling `init(parsing:)` reads: "cpu", "cuda:0", "auto".
+    public var rawValue: String {
+        switch self {
+        case .cpu: return "cpu"
+        case .cuda(let n): return "cuda:\(n)"
+        case .auto: return "auto"
+        }
+    }
+
+    /// `rawValue`.
+    public var description: String { rawValue }
+
+    /// The precisions of the weight products this device offers (`auto`: those of the device it
+    /// resolves to; listed here as the CPU's, its fallback).
     public var precisions: [Precision] {
         switch self {
-        case .cpu: return [.fp32, .bf16, .int8]
+        case .cpu, .auto: return [.fp32, .bf16, .int8]
+        case .cuda: return [.fp32, .tf32, .bf16]
         }
+    }
+
+    /// The concrete device: `auto` becomes `cuda:0` when `probe` found a usable GPU and this
+    /// build's CUDA encoder is verified (`CUDABackend.isVerified`), else `cpu`;
+    /// `cpu` and `cuda:N` stay as they are (a `cuda:N` that cannot run fails when the backend is
+    /// built, with the probe's reason).
+    public func resolved(probe: @autoclosure () -> CUDAProbe) -> ComputeDevice {
+        guard case .auto = self else { return self }
+        return probe().unusable == nil && CUDABackend.isVerified ? .cuda(0) : .cpu
+    }
+
+    /// Encodes as its spelling (`"cpu"`, `"cuda:0"`, `"auto"`).
+    public func encode(to encoder: any Swift.Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(rawValue)
+    }
+
+    /// Decodes a spelling `init(parsing:)` accepts.
+    public init(from decoder: any Swift.Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        guard let device = ComputeDevice(parsing: text) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath,
+                                                    debugDescription: "unknown device '\(text)': use \(Self.spellings)"))
+        }
+        self = device
     }
 }
 

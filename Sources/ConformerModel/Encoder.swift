@@ -227,7 +227,7 @@ public final class ConformerEncoder: Sendable {
 
     /// Rows of the sinusoidal table for relative positions T'−1 … −(T'−1): from the stored
     /// table when it is long enough, else computed the way NeMo builds it (float32 steps).
-    func positionalEmbedding(frames t: Int, into out: UnsafeMutablePointer<Float>) {
+    public func positionalEmbedding(frames t: Int, into out: UnsafeMutablePointer<Float>) {
         let d = config.dModel
         let rows = 2 * t - 1
         if let table = weights.positionalTable, (config.posEmbRows + 1) / 2 >= t {

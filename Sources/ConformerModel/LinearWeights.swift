@@ -24,6 +24,9 @@ public enum Precision: String, Sendable, CaseIterable, Codable {
     /// int8 weights per output channel, uint8 activations per row, int32 accumulation (AVX-512
     /// VNNI where the CPU has it).
     case int8
+    /// fp32 storage with TF32 tensor-core products (a GPU precision; the CPU refuses it: see
+    /// `ComputeDevice.precisions`). Loads as fp32.
+    case tf32
 
     /// Whether the weight matrix stored under `name` (a full tensor name, `….weight`) is one the
     /// reduced precisions store narrower: every Linear and pointwise convolution of the Conformer
@@ -50,6 +53,7 @@ public enum Precision: String, Sendable, CaseIterable, Codable {
         case .fp32: return true
         case .bf16: return ReducedPrecisionKernels.bf16Native
         case .int8: return ReducedPrecisionKernels.int8Native
+        case .tf32: return false
         }
     }
 

@@ -74,7 +74,7 @@ struct WeightReader {
         } catch { throw .weights(error) }
         let w = try self(name, shape)
         switch precision {
-        case .fp32: return .fp32(w)
+        case .fp32, .tf32: return .fp32(w)
         case .bf16:
             defer { archive.evict(full) }
             return .bf16(.bf16(from: w.pointer, out: out, in: k))

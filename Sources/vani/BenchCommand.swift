@@ -59,6 +59,9 @@ struct BenchCommand: ParsableCommand {
         } catch { throw CLIError(error.description) }
         if !json {
             print("model \(config.name): d_model \(c.dModel), \(c.layers) layers, \(recognizer.info.parameters) parameters, loaded in \(String(format: "%.1f", loadMs)) ms")
+            if let probe = recognizer.deviceProbeSeconds {
+                print("device \(modelOptions.device.rawValue) → \(recognizer.backend.device.rawValue): CUDA probe \(String(format: "%.2f", probe * 1000)) ms\(recognizer.deviceNote.map { "; \($0)" } ?? "")")
+            }
             print("OpenBLAS core \(BLAS.coreName), \(BLAS.threads) thread(s) per forward pass (OpenBLAS itself \(BLAS.openBLASThreads)), device \(recognizer.backend.device.rawValue), precision \(recognizer.precision.rawValue)\(recognizer.precision.isNative ? "" : " (portable path)"); \(runs) runs after 1 warm-up; medians")
             print("")
             print("| audio s | frontend ms | encoder ms | CTC ms | RNN-T ms | end-to-end ms | RTF | encoder GFLOP/s |")
@@ -121,7 +124,7 @@ struct BenchCommand: ParsableCommand {
     /// Bits per weight of a precision (for the JSON rows, which hold numbers only).
     static func bits(_ p: Precision) -> Int {
         switch p {
-        case .fp32: return 32
+        case .fp32, .tf32: return 32
         case .bf16: return 16
         case .int8: return 8
         }

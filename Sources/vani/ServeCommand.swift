@@ -81,8 +81,8 @@ struct ServeCommand: AsyncParsableCommand {
             help: "Threads per forward pass on Vani's pool (OpenBLAS itself single-threaded; default: cores / concurrency; --blas-threads is the old name).")
     var threads: Int?
 
-    @Option(help: "Where the forward work runs: \(ComputeDevice.allCases.map(\.rawValue).joined(separator: ", ")).")
-    var device: ComputeDevice = .cpu
+    @Option(help: deviceHelp)
+    var device: ComputeDevice = .auto
 
     @Option(help: precisionHelp)
     var precision: Precision?

@@ -5,6 +5,7 @@
 
 import ArgumentParser
 import ASR
+import Backend
 import Foundation
 
 enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
@@ -14,12 +15,19 @@ enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
 extension Segmentation: ExpressibleByArgument {}
 
 extension DecoderKind: ExpressibleByArgument {}
-extension ComputeDevice: ExpressibleByArgument {}
+extension ComputeDevice: ExpressibleByArgument {
+    /// `cpu`, `cuda`, `cuda:N` or `auto`.
+    public init?(argument: String) { self.init(parsing: argument) }
+}
+
+/// The help line of `--device` (transcribe, bench, serve).
+let deviceHelp = ArgumentHelp(
+    "Where the forward work runs: \(ComputeDevice.spellings) (auto: the GPU when one is usable, else the CPU; `vani devices` says what is usable).")
 extension Precision: ExpressibleByArgument {}
 
 /// The help line of `--precision` (transcribe, bench, serve).
 let precisionHelp = ArgumentHelp(
-    "Precision of the encoder's weight products: fp32 (exact), bf16 or int8 (default: as the file stores them, fp32 for a converted release).")
+    "Precision of the encoder's weight products: fp32 (exact), bf16 or int8 on the CPU; fp32, tf32 or bf16 on CUDA (default: as the file stores them, fp32 for a converted release).")
 
 /// Options shared by the commands that load a model.
 struct ModelOptions: ParsableArguments {
@@ -30,8 +38,8 @@ struct ModelOptions: ParsableArguments {
             help: "Threads per forward pass on Vani's pool (0 = every core; --blas-threads is the old name).")
     var threads: Int = 0
 
-    @Option(name: .long, help: "Where the forward work runs: \(ComputeDevice.allCases.map(\.rawValue).joined(separator: ", ")).")
-    var device: ComputeDevice = .cpu
+    @Option(name: .long, help: deviceHelp)
+    var device: ComputeDevice = .auto
 
     @Option(name: .long, help: precisionHelp)
     var precision: Precision?
@@ -45,6 +53,11 @@ struct ModelOptions: ParsableArguments {
             let recognizer = try Recognizer(modelURL: url, options: RecognizerOptions(
                 maxAudioSeconds: maxSeconds, threads: threads, device: device, precision: precision))
             if let note = recognizer.precisionNote { FileHandle.standardError.write(Data("vani: \(note)\n".utf8)) }
+            // `auto` on a machine without a driver is the ordinary CPU case and says nothing; a
+            // driver that cannot be used is news.
+            if let note = recognizer.deviceNote, CUDAProbe.shared.unusable?.kind != .noDriver {
+                FileHandle.standardError.write(Data("vani: \(note)\n".utf8))
+            }
             return recognizer
         } catch {
             throw CLIError(error.description)

@@ -1,4 +1,4 @@
-// The command-line door onto the Recognizer: transcribe | stream | features | serve | bench.
+// The command-line door onto the Recognizer: transcribe | stream | features | serve | bench | devices.
 
 import ArgumentParser
 
@@ -7,6 +7,7 @@ struct Vani: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vani",
         abstract: "Speech recognition for 22 Indian languages (IndicConformer), no Python, no ONNX Runtime.",
-        subcommands: [TranscribeCommand.self, StreamCommand.self, FeaturesCommand.self, ServeCommand.self, BenchCommand.self],
+        subcommands: [TranscribeCommand.self, StreamCommand.self, FeaturesCommand.self, ServeCommand.self, BenchCommand.self,
+                      DevicesCommand.self],
         defaultSubcommand: nil)
 }

@@ -14,11 +14,11 @@ public enum Narrowing {
     /// The declarations that hold tensor `name` [shape] stored as `dtype`: the tensor itself
     /// (narrowed when `Precision.isReduced` names it) and, for int8, its scales.
     public static func declarations(name: String, shape: [Int], dtype: Precision) -> [TensorDeclaration] {
-        guard dtype != .fp32, Precision.isReduced(tensor: name), shape.count >= 2 else {
+        guard dtype != .fp32, dtype != .tf32, Precision.isReduced(tensor: name), shape.count >= 2 else {
             return [TensorDeclaration(name: name, dtype: .f32, shape: shape)]
         }
         switch dtype {
-        case .fp32: return [TensorDeclaration(name: name, dtype: .f32, shape: shape)]
+        case .fp32, .tf32: return [TensorDeclaration(name: name, dtype: .f32, shape: shape)]   // tf32 stores fp32
         case .bf16: return [TensorDeclaration(name: name, dtype: .bf16, shape: shape)]
         case .int8:
             return [TensorDeclaration(name: name, dtype: .i8, shape: shape),
@@ -63,7 +63,7 @@ public enum Narrowing {
     /// `rowMax`: half a bf16 step (2⁻⁸ relative), or half an int8 step of the row's scale.
     public static func tolerance(rowMax: Float, dtype: Precision) -> Float {
         switch dtype {
-        case .fp32: return 0
+        case .fp32, .tf32: return 0
         case .bf16: return rowMax * 0x1p-8
         case .int8: return rowMax / 127 * 0.5001
         }

@@ -16,7 +16,14 @@ import HubDownload
 import ONNXImport
 import WeightFormat
 
-extension Precision: ExpressibleByArgument {}
+extension Precision: ExpressibleByArgument {
+    /// fp32, bf16 or int8: tf32 is a GPU compute mode over fp32 storage, not a file's dtype.
+    public init?(argument: String) {
+        guard argument != Precision.tf32.rawValue else { return nil }
+        self.init(rawValue: argument)
+    }
+    public static var allValueStrings: [String] { allCases.filter { $0 != .tf32 }.map(\.rawValue) }
+}
 
 @main
 struct VaniConvert: AsyncParsableCommand {
