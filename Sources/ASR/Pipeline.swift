@@ -52,12 +52,22 @@ extension Recognizer {
                              warnings: [AudioWarning] = []) -> Transcript {
         let rate = config.frontend.sampleRate
         let windows = options.chunking.windows(count: samples.count, rate: rate)
+        // One window at a time: memory stays bounded by one window's features.
+        let decoded = windows.map { window in
+            let features = frontend.features(windows.count == 1 ? samples : Array(samples[window.samples]))
+            return backend.recognize([features], decoder: decoder)[0]
+        }
+        return transcript(samples.count, windows: windows, decoded: decoded, language: language, decoder: decoder,
+                          warnings: warnings)
+    }
+
+    /// The transcript of audio of `sampleCount` samples from its windows' tokens.
+    func transcript(_ sampleCount: Int, windows: [(samples: Range<Int>, keep: Range<Double>)], decoded: [DecodedTokens],
+                    language: Language, decoder: Decoder, warnings: [AudioWarning]) -> Transcript {
+        let rate = config.frontend.sampleRate
         var tokens: [TokenTiming] = []
         var ids: [Int] = []
-        for window in windows {
-            // One window at a time: memory stays bounded by one window's features.
-            let features = frontend.features(windows.count == 1 ? samples : Array(samples[window.samples]))
-            let windowTokens = backend.recognize([features], decoder: decoder)[0]
+        for (window, windowTokens) in zip(windows, decoded) {
             let offset = Double(window.samples.lowerBound) / Double(rate)
             for i in windowTokens.ids.indices {
                 let id = windowTokens.ids[i]
@@ -72,7 +82,7 @@ extension Recognizer {
         let confidence = tokens.isEmpty ? 0 : tokens.reduce(0) { $0 + Double($1.logProb) } / Double(tokens.count)
         // Transcript clamps token times to the audio: a last frame can reach past the last sample.
         return Transcript(text: language.vocabulary.detokenize(ids), language: language.code, decoder: decoder.kind,
-                          duration: Double(samples.count) / Double(rate), confidence: confidence, tokens: tokens,
+                          duration: Double(sampleCount) / Double(rate), confidence: confidence, tokens: tokens,
                           warnings: warnings)
     }
 }

@@ -133,11 +133,38 @@ final class ResponseCache: @unchecked Sendable {
 }
 
 extension ASRService {
+    /// An item's audio on its way to an answer: from the cache, or to be computed.
+    enum PreparedAnswer {
+        /// The same samples were transcribed the same way for the same key.
+        case hit(Transcript)
+        /// To be computed; then stored under `key` (nil: the cache is off).
+        case miss(PreparedAudio, key: CacheKey?)
+    }
+
     /// One item's transcript: decode, charge the audio to the client's rate limit, then the
-    /// cache or the engine (and the cache after it). Runs on a worker thread.
+    /// cache or the engine (through the batch scheduler, BatchScheduler.swift) and the cache
+    /// after it. Runs on a worker thread. nil when the request's deadline passed or it was
+    /// cancelled before its batch ran (its client has its answer already).
     /// - Throws: the engine's `RecognizerError` (audio refused, decoder missing).
     func answer(_ item: TranscriptionRequest, language: Language, model: LoadedModel,
-                scope: Scope) throws(RecognizerError) -> (transcript: Transcript, cache: CacheStatus) {
+                scope: Scope) throws(RecognizerError) -> (transcript: Transcript, cache: CacheStatus)? {
+        switch try prepareAnswer(item, language: language, model: model, scope: scope) {
+        case .hit(let transcript):
+            return (transcript, .hit)
+        case .miss(let audio, let key):
+            let started = ContinuousClock.now
+            let job = TranscriptionJob(engine: model.engine, audio: audio, language: language, decoder: item.decoder)
+            guard let outcome = scheduledTranscripts([job], model: model, scope: scope)[0] else { return nil }
+            let transcript = try outcome.get()
+            finishAnswer(transcript, key: key, model: model, seconds: (ContinuousClock.now - started).seconds)
+            return (transcript, .miss)
+        }
+    }
+
+    /// The first half of `answer`: decode, charge the rate limit, look in the cache.
+    /// - Throws: `.audio` when the audio is refused.
+    func prepareAnswer(_ item: TranscriptionRequest, language: Language, model: LoadedModel,
+                       scope: Scope) throws(RecognizerError) -> PreparedAnswer {
         let audio = try model.engine.decodeAudio(item.audio)
         let samples = audio.samples
         let rate = Double(max(1, model.engine.info.sampleRate))
@@ -149,15 +176,17 @@ extension ASRService {
         if let key, let hit = cache.value(for: key) {
             metrics.cache(.hit)
             metrics.cachedAudio(model: model.name, audioSeconds: hit.duration)
-            return (hit, .hit)
+            return .hit(hit)
         }
-        let started = ContinuousClock.now
-        let transcript = try model.engine.transcribe(decoded: audio, language: language, decoder: item.decoder)
-        metrics.inference(model: model.name, audioSeconds: transcript.duration, seconds: (ContinuousClock.now - started).seconds)
+        return .miss(audio, key: key)
+    }
+
+    /// The second half of `answer` for a computed transcript: its metrics, and the cache.
+    func finishAnswer(_ transcript: Transcript, key: CacheKey?, model: LoadedModel, seconds: Double) {
+        metrics.inference(model: model.name, audioSeconds: transcript.duration, seconds: seconds)
         if let key {
             metrics.cache(.miss)
             cache.insert(transcript, for: key)
         }
-        return (transcript, .miss)
     }
 }
