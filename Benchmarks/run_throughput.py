@@ -58,7 +58,7 @@ def scaled_model(layers, d=1024, ff=4096, heads=8):
     config = json.loads(meta["vani.config"])
     enc = config["encoder"]
     old_d, old_ff, old_heads, old_layers = enc["dModel"], enc["ffDim"], enc["heads"], enc["layers"]
-    enc.update(dModel=d, ffDim=ff, heads=heads, layers=layers)
+    enc.update(dModel=d, ffDim=ff, heads=heads, layers=layers, posEmbRows=0)  # the table is computed
     config["name"] = f"scaled-random-d{d}-l{layers}"
     dims = {old_d: d, 2 * old_d: 2 * d, old_ff: ff, old_d // old_heads: d // heads, old_heads: heads}
     rng = np.random.default_rng(16)

@@ -69,8 +69,10 @@ struct BenchCommand: ParsableCommand {
             print("model \(config.name): d_model \(c.dModel), \(c.layers) layers, \(recognizer.info.parameters) parameters, loaded in \(String(format: "%.1f", loadMs)) ms")
             print("OpenBLAS core \(BLAS.coreName), \(BLAS.threads) thread(s) per forward pass (OpenBLAS itself \(BLAS.openBLASThreads)), device \(recognizer.backend.device.rawValue), precision \(recognizer.precision.rawValue)\(recognizer.precision.isNative ? "" : " (portable path)"); \(runs) runs after 1 warm-up; medians")
             print("")
-            print("| audio s | frontend ms | encoder ms | CTC ms | RNN-T ms | end-to-end ms | RTF | encoder GFLOP/s |")
-            print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+            if batch.isEmpty {
+                print("| audio s | frontend ms | encoder ms | CTC ms | RNN-T ms | end-to-end ms | RTF | encoder GFLOP/s |")
+                print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+            }
         }
         let rate = config.frontend.sampleRate
         var inputs: [(Double, [Float])] = []
