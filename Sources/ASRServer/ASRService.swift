@@ -80,9 +80,13 @@ public final class ASRService: Sendable {
                                        audioSecondsPerMinute: configuration.audioSecondsPerMinute)
         self.pool = InferencePool(workers: configuration.concurrency, queueCapacity: configuration.queueCapacity,
                                   threads: configuration.poolThreads)
+        let pool = self.pool
+        var admitted: (@Sendable () -> Int)? = nil
+        if configuration.batchWaitsForAdmittedOnly { admitted = { pool.load } }
         self.batcher = BatchScheduler(policy: .init(wait: configuration.batchWaitMs / 1000,
                                                     maxBatchFrames: configuration.maxBatchFrames,
-                                                    lanes: configuration.concurrency), metrics: metrics)
+                                                    lanes: configuration.concurrency),
+                                      admitted: admitted, metrics: metrics)
         self.bodyBudget = BodyBudget(capacity: configuration.effectiveBodyBudget)
         for host in models.hosts {
             host.observe { [metrics] name, seconds, reload, succeeded in

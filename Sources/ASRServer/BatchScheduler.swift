@@ -7,7 +7,8 @@
 // How it runs: the pool's worker threads (more of them than compute lanes when batching is on,
 // so that requests can gather) decode each request's audio and submit its transcription here,
 // then wait. A waiting thread becomes the leader of a group once the group's oldest item has
-// waited the window (or the group holds `maxBatchFrames`) and a compute lane is free: it takes
+// waited the window, or the group holds `maxBatchFrames`, or every request the pool has admitted
+// is already in here (nobody else to wait for), and a compute lane is free: it takes
 // the group's items in arrival order up to `maxBatchFrames`, runs them at once, hands every
 // item its own result and wakes the others. At most `lanes` (`--concurrency`) batches run at a
 // time, each on `--threads` threads, so concurrency × threads ≤ cores still holds. Items whose
@@ -51,6 +52,11 @@ final class BatchScheduler<Job: Sendable, Output: Sendable>: @unchecked Sendable
     private let condition = NSCondition()
     private var pending: [Entry] = []
     private var busyLanes = 0
+    /// Requests inside `run` now (waiting, or in a running batch).
+    private var inside = 0
+    /// How many requests may still come (the pool's admitted requests, counting those inside);
+    /// nil: unknown, always wait the window.
+    private let admitted: (@Sendable () -> Int)?
 
     private final class Entry {
         let submission: Submission
@@ -68,7 +74,12 @@ final class BatchScheduler<Job: Sendable, Output: Sendable>: @unchecked Sendable
         }
     }
 
-    init(policy: Policy, observer: Observer? = nil, runner: @escaping Runner) {
+    /// - Parameter admitted: the requests that may still submit jobs, those inside included (the
+    ///   pool's load): when every one of them is inside, nobody else is on the way and a group
+    ///   starts without waiting out the window. nil: always wait the window.
+    init(policy: Policy, admitted: (@Sendable () -> Int)? = nil, observer: Observer? = nil,
+         runner: @escaping Runner) {
+        self.admitted = admitted
         var policy = policy
         policy.wait = max(0, policy.wait)
         policy.maxBatchFrames = max(1, policy.maxBatchFrames)
@@ -100,6 +111,7 @@ final class BatchScheduler<Job: Sendable, Output: Sendable>: @unchecked Sendable
         }
         condition.lock()
         pending.append(contentsOf: entries)
+        inside += 1
         condition.broadcast()
         while !entries.allSatisfy(\.finished) {
             // A request that went away takes its jobs back unless they already run.
@@ -131,6 +143,7 @@ final class BatchScheduler<Job: Sendable, Output: Sendable>: @unchecked Sendable
             let sleep = max(0.0005, min(0.05, (due - now).seconds))
             _ = condition.wait(until: Date(timeIntervalSinceNow: sleep))
         }
+        inside -= 1
         condition.unlock()
         return entries.map(\.output)
     }
@@ -147,8 +160,10 @@ final class BatchScheduler<Job: Sendable, Output: Sendable>: @unchecked Sendable
         var frames: [String: Int] = [:]
         for entry in pending { frames[entry.group, default: 0] += entry.submission.frames }
         // pending is in arrival order: the first entry of a due group is its oldest.
+        // Nobody else on the way (every admitted request is in here): no reason to wait.
+        let allIn = admitted.map { $0() <= inside } ?? false
         guard let first = pending.first(where: {
-            now - $0.arrived >= .seconds(policy.wait) || frames[$0.group, default: 0] >= policy.maxBatchFrames
+            allIn || now - $0.arrived >= .seconds(policy.wait) || frames[$0.group, default: 0] >= policy.maxBatchFrames
         }) else { return nil }
         var batch: [Entry] = []
         var total = 0
@@ -186,8 +201,8 @@ extension Recognizer: BatchTranscriptionEngine {}
 
 extension BatchScheduler where Job == TranscriptionJob, Output == Result<Transcript, RecognizerError> {
     /// The service's scheduler: `policy`, batch sizes and queue times to `metrics`.
-    convenience init(policy: Policy, metrics: ServiceMetrics) {
-        self.init(policy: policy, observer: { items, _, queued in
+    convenience init(policy: Policy, admitted: (@Sendable () -> Int)?, metrics: ServiceMetrics) {
+        self.init(policy: policy, admitted: admitted, observer: { items, _, queued in
             metrics.batchFormed(items: items, queueSeconds: queued)
         }, runner: { jobs in
             guard let engine = jobs.first?.engine as? any BatchTranscriptionEngine, jobs.count > 1 else {

@@ -165,8 +165,9 @@ extension ASRService {
         if inBatch { metrics.batch(items: items.count) }
         var batch = BatchOutcome(outcomes: [], cache: [], model: model)
         batch.outcomes.reserveCapacity(items.count)
-        // With batching on, the items run together (BatchScheduler.swift).
-        let batched = batcher.policy.isOn && items.count > 1
+        // With batching on, the items run together (BatchScheduler.swift); an engine that runs
+        // them one by one anyway keeps this loop, which stops at the deadline between items.
+        let batched = batcher.policy.isOn && items.count > 1 && model.engine is any BatchTranscriptionEngine
             ? scheduledResults(items, model: model, scope: scope, inBatch: inBatch) : nil
         for (index, item) in items.enumerated() {
             guard !deadline.isExpired else {

@@ -90,6 +90,10 @@ public struct ServerConfiguration: Sendable {
     public static let defaultBatchWaitMs = 5.0
     /// 1024 frames: sixteen 5 s clips, or 80 s of audio.
     public static let defaultMaxBatchFrames = 1024
+    /// A batch starts without waiting out `batchWaitMs` once every admitted request has reached
+    /// the scheduler (none other is on its way); tests turn this off to make a batch form only
+    /// when it is full.
+    var batchWaitsForAdmittedOnly = true
     /// Worker threads per forward-pass slot when batching is on: they decode audio and wait in
     /// the scheduler, so that up to this many admitted requests per slot can gather into one batch.
     public static let batchGatherers = 8

@@ -60,11 +60,13 @@ struct BatchEncoderTests {
                                 == decoder.decode(singles[clip].pointer, frames: singles[clip].shape[0]))
                     }
                 }
+                // The backend's own batched recognize, once per thread count (the widest batch).
+                guard batch.count == 8 else { continue }
                 for decoder in decoders {
                     let batched = Parallel.withThreads(threads) {
                         recognizer.backend.recognize(batch.map { features[$0] }, decoder: decoder)
                     }
-                    let alone = batch.map { recognizer.backend.recognize([features[$0]], decoder: decoder)[0] }
+                    let alone = batch.map { decoder.decode(singles[$0].pointer, frames: singles[$0].shape[0]) }
                     #expect(batched == alone, "\(variant) \(precision.rawValue) \(decoder.kind.rawValue) tokens, batch \(batch)")
                 }
             }
