@@ -264,7 +264,14 @@ def main():
         for name, wait in order:
             process, port = serve(model, args.threads, wait, args.max_batch_frames)
             try:
-                post(port, bodies[0])                                    # warm-up
+                # Warm-up: as many requests at once as the most clients, so every worker
+                # thread has run a forward pass (its packed-panel scratch allocated) before timing.
+                warm = [threading.Thread(target=post, args=(port, bodies[i % len(bodies)]))
+                        for i in range(max(args.clients))]
+                for w in warm:
+                    w.start()
+                for w in warm:
+                    w.join()
                 for c in args.clients:
                     r = load(port, process.pid, bodies, c, args.requests, args.seconds)
                     results[(name, c)].append(r)
