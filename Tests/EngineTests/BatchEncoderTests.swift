@@ -9,9 +9,19 @@ import Backend
 import ConformerModel
 import Decoding
 import Foundation
+import Frontend
 import TensorModule
 import Testing
 import VaniTestSupport
+
+/// Runs `body` on a thread of its own and hands back its result.
+private func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { continuation in
+        let thread = Thread { continuation.resume(returning: body()) }
+        thread.stackSize = 8 << 20
+        thread.start()
+    }
+}
 
 /// Exact equality of two encoder outputs, by Float bit pattern; the first differing element.
 private func firstDifference(_ a: Tensor, _ b: Tensor) -> String? {
@@ -39,25 +49,26 @@ struct BatchEncoderTests {
         (1...8).map { size in (0..<size).map { (size + $0) % count } }
     }
 
-    @Test("encoder output and tokens bit-exact for batches of 1…8", arguments: cases)
-    func batchEqualsSingles(variant: String, precision: Precision) throws {
-        let url = try #require(ConvertedModels.urls[variant])
-        let recognizer = try Recognizer(modelURL: url, options: RecognizerOptions(precision: precision))
-        let features = try Self.audio(recognizer).map { recognizer.features($0.samples) }
-        let language = try recognizer.language(try #require(recognizer.info.languages.first))
-        let decoders = try recognizer.info.decoders.map { try recognizer.decoder($0, for: language) }
+    /// Every comparison of one model and precision (outputs by bit pattern, tokens of every
+    /// decoder), on 1 and 2 threads: how many items were compared, and what differed.
+    static func compare(_ recognizer: Recognizer, features: [Features],
+                        decoders: [Decoder]) -> (compared: Int, failures: [String]) {
+        var compared = 0
+        var failures: [String] = []
         for threads in [1, 2] {
             let singles = Parallel.withThreads(threads) { features.map { recognizer.encode($0) } }
-            #expect(Set(singles.map { $0.shape[0] }).count == features.count, "the clips differ in length")
-            for batch in Self.batches(of: features.count) {
+            if Set(singles.map { $0.shape[0] }).count != features.count { failures.append("the clips do not differ in length") }
+            for batch in batches(of: features.count) {
                 let encoded = Parallel.withThreads(threads) { recognizer.backend.encode(batch.map { features[$0] }) }
-                #expect(encoded.count == batch.count)
+                if encoded.count != batch.count { failures.append("batch \(batch): \(encoded.count) outputs") }
                 for (item, clip) in zip(encoded, batch) {
-                    let difference = firstDifference(item, singles[clip])
-                    #expect(difference == nil, "\(variant) \(precision.rawValue), \(threads) thread(s), batch \(batch), clip \(ConvertedModels.clips[clip]): \(difference ?? "")")
-                    for decoder in decoders {
-                        #expect(decoder.decode(item.pointer, frames: item.shape[0])
-                                == decoder.decode(singles[clip].pointer, frames: singles[clip].shape[0]))
+                    compared += 1
+                    if let difference = firstDifference(item, singles[clip]) {
+                        failures.append("\(threads) thread(s), batch \(batch), clip \(ConvertedModels.clips[clip]): \(difference)")
+                    }
+                    for decoder in decoders where decoder.decode(item.pointer, frames: item.shape[0])
+                        != decoder.decode(singles[clip].pointer, frames: singles[clip].shape[0]) {
+                        failures.append("\(threads) thread(s), batch \(batch), clip \(clip): \(decoder.kind.rawValue) tokens differ")
                     }
                 }
                 // The backend's own batched recognize, once per thread count (the widest batch).
@@ -67,32 +78,51 @@ struct BatchEncoderTests {
                         recognizer.backend.recognize(batch.map { features[$0] }, decoder: decoder)
                     }
                     let alone = batch.map { decoder.decode(singles[$0].pointer, frames: singles[$0].shape[0]) }
-                    #expect(batched == alone, "\(variant) \(precision.rawValue) \(decoder.kind.rawValue) tokens, batch \(batch)")
+                    if batched != alone { failures.append("\(threads) thread(s): recognize(\(decoder.kind.rawValue)) of batch \(batch)") }
                 }
             }
         }
+        return (compared, failures)
+    }
+
+    // The long comparisons run on a thread of their own, not on the Swift cooperative pool
+    // (two threads on a 2-core machine): the service's timing tests running beside them need it.
+
+    @Test("encoder output and tokens bit-exact for batches of 1…8", arguments: cases)
+    func batchEqualsSingles(variant: String, precision: Precision) async throws {
+        let url = try #require(ConvertedModels.urls[variant])
+        let recognizer = try Recognizer(modelURL: url, options: RecognizerOptions(precision: precision))
+        let features = try Self.audio(recognizer).map { recognizer.features($0.samples) }
+        let language = try recognizer.language(try #require(recognizer.info.languages.first))
+        let decoders = try recognizer.info.decoders.map { try recognizer.decoder($0, for: language) }
+        let (compared, failures) = await onOwnThread { Self.compare(recognizer, features: features, decoders: decoders) }
+        #expect(compared == 2 * (1...8).reduce(0, +), "every item of every batch compared")
+        #expect(failures.isEmpty, "\(variant) \(precision.rawValue): \(failures.prefix(5))")
     }
 
     @Test("fp32 products forced onto OpenBLAS: still bit-exact", arguments: ConvertedModels.variants)
-    func openBLASOnly(variant: String) throws {
+    func openBLASOnly(variant: String) async throws {
         let recognizer = try ConvertedModels.recognizer(variant)
         let features = try Self.audio(recognizer).map { recognizer.features($0.samples) }
         // The forced path is per thread: one thread, so every product starts on this one.
-        Parallel.withThreads(1) {
-            BLAS.withOpenBLASOnly {
-                let singles = features.map { recognizer.encode($0) }
-                let encoded = recognizer.backend.encode(features + features.reversed())
-                for (item, clip) in zip(encoded, Array(features.indices) + features.indices.reversed()) {
-                    let difference = firstDifference(item, singles[clip])
-                    #expect(difference == nil, "\(variant) OpenBLAS, clip \(ConvertedModels.clips[clip]): \(difference ?? "")")
+        let failures = await onOwnThread { () -> [String] in
+            Parallel.withThreads(1) {
+                BLAS.withOpenBLASOnly {
+                    let singles = features.map { recognizer.encode($0) }
+                    let order = Array(features.indices) + features.indices.reversed()
+                    let encoded = recognizer.backend.encode(order.map { features[$0] })
+                    return zip(encoded, order).compactMap { item, clip in
+                        firstDifference(item, singles[clip]).map { "clip \(ConvertedModels.clips[clip]): \($0)" }
+                    } + (encoded.count == order.count ? [] : ["\(encoded.count) outputs for \(order.count)"])
                 }
             }
         }
+        #expect(failures.isEmpty, "\(variant) OpenBLAS: \(failures)")
     }
 
     @Test("Recognizer.transcribe(batch:) equals each item's own transcript",
           arguments: ConvertedModels.variants)
-    func recognizerBatch(variant: String) throws {
+    func recognizerBatch(variant: String) async throws {
         let recognizer = try ConvertedModels.recognizer(variant)
         let audio = try Self.audio(recognizer)
         let codes = recognizer.info.languages
@@ -106,11 +136,17 @@ struct BatchEncoderTests {
         var long = audio[audio.count - 1]
         long.samples = long.samples + long.samples                          // 44 s
         items.append(.init(audio: long, language: try recognizer.language(codes[0]), decoder: .ctc))
-        let results = recognizer.transcribe(batch: items)
+        let batchItems = items
+        let (results, alone) = await onOwnThread {
+            (recognizer.transcribe(batch: batchItems), batchItems.map { item in
+                Result { () throws(RecognizerError) in
+                    try recognizer.transcribe(decoded: item.audio, language: item.language, decoder: item.decoder)
+                }
+            })
+        }
         #expect(results.count == items.count)
-        for (item, result) in zip(items, results) {
-            let alone = try recognizer.transcribe(decoded: item.audio, language: item.language, decoder: item.decoder)
-            #expect(try result.get() == alone)
+        for (result, own) in zip(results, alone) {
+            #expect(try result.get() == own.get())
         }
     }
 
