@@ -57,4 +57,29 @@ extension Recognizer {
         return transcribePieces(samples, pieces: pieces, language: language, decoder: decoder, warnings: warnings, onSegment: onSegment,
                                 isCancelled: isCancelled)
     }
+
+    /// The transcript of audio of `sampleCount` samples from its windows' tokens.
+    func transcript(_ sampleCount: Int, windows: [(samples: Range<Int>, keep: Range<Double>)], decoded: [DecodedTokens],
+                    language: Language, decoder: Decoder, warnings: [AudioWarning]) -> Transcript {
+        let rate = config.frontend.sampleRate
+        var tokens: [TokenTiming] = []
+        var ids: [Int] = []
+        for (window, windowTokens) in zip(windows, decoded) {
+            let offset = Double(window.samples.lowerBound) / Double(rate)
+            for i in windowTokens.ids.indices {
+                let id = windowTokens.ids[i]
+                let start = offset + Double(windowTokens.startFrames[i]) * config.frameDuration
+                guard window.keep.contains(start) else { continue }
+                let end = offset + Double(windowTokens.endFrames[i] + 1) * config.frameDuration
+                ids.append(id)
+                tokens.append(TokenTiming(text: language.vocabulary.text(of: id), id: id,
+                                          start: start, end: end, logProb: windowTokens.logProbs[i]))
+            }
+        }
+        let confidence = tokens.isEmpty ? 0 : tokens.reduce(0) { $0 + Double($1.logProb) } / Double(tokens.count)
+        // Transcript clamps token times to the audio: a last frame can reach past the last sample.
+        return Transcript(text: language.vocabulary.detokenize(ids), language: language.code, decoder: decoder.kind,
+                          duration: Double(sampleCount) / Double(rate), confidence: confidence, tokens: tokens,
+                          warnings: warnings)
+    }
 }

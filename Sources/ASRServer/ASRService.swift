@@ -51,6 +51,8 @@ public final class ASRService: Sendable {
     let cache: ResponseCache
     let rateLimiter: RateLimiter
     let pool: InferencePool
+    /// Gathers requests into encoder batches (BatchScheduler.swift).
+    let batcher: BatchScheduler<TranscriptionJob, Result<Transcript, RecognizerError>>
     /// Bytes of request bodies held at once (Uploads.swift).
     let bodyBudget: BodyBudget
     /// Open connections, for `maxConnections`.
@@ -77,7 +79,15 @@ public final class ASRService: Sendable {
         self.cache = ResponseCache(capacityBytes: configuration.cacheBytes)
         self.rateLimiter = RateLimiter(requestsPerSecond: configuration.rateLimit,
                                        audioSecondsPerMinute: configuration.audioSecondsPerMinute)
-        self.pool = InferencePool(workers: configuration.concurrency, queueCapacity: configuration.queueCapacity)
+        self.pool = InferencePool(workers: configuration.concurrency, queueCapacity: configuration.queueCapacity,
+                                  threads: configuration.poolThreads)
+        let pool = self.pool
+        var admitted: (@Sendable () -> Int)? = nil
+        if configuration.batchWaitsForAdmittedOnly { admitted = { pool.load } }
+        self.batcher = BatchScheduler(policy: .init(wait: configuration.batchWaitMs / 1000,
+                                                    maxBatchFrames: configuration.maxBatchFrames,
+                                                    lanes: configuration.concurrency),
+                                      admitted: admitted, metrics: metrics)
         self.bodyBudget = BodyBudget(capacity: configuration.effectiveBodyBudget)
         for host in models.hosts {
             host.observe { [metrics] name, seconds, reload, succeeded in
@@ -179,7 +189,8 @@ public final class ASRService: Sendable {
             "api_keys": "\(configuration.apiKeys.count)",
             "rate_limit": "\(configuration.rateLimit.map { "\($0)/s" } ?? "off")",
             "audio_seconds_per_minute": "\(configuration.audioSecondsPerMinute.map { "\($0)" } ?? "off")",
-            "ui": "\(configuration.webUI ? "on" : "off")"])
+            "ui": "\(configuration.webUI ? "on" : "off")",
+            "batch_wait_ms": "\(configuration.batchWaitMs)", "max_batch_frames": "\(configuration.maxBatchFrames)"])
         try await application().runService()
         logger.info("vani serve stopped: requests in flight finished")
     }

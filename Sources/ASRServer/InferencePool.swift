@@ -72,10 +72,12 @@ final class InferencePool: @unchecked Sendable {
     // Exponential moving average of a job's seconds, for Retry-After.
     private var meanJobSeconds = 1.0
 
-    init(workers: Int, queueCapacity: Int) {
+    /// `workers` jobs counted as running (admission and Retry-After); `threads` worker threads
+    /// (at least `workers`; more when jobs mostly wait, as in the batch scheduler).
+    init(workers: Int, queueCapacity: Int, threads: Int = 0) {
         self.workers = max(1, workers)
         self.queueCapacity = max(0, queueCapacity)
-        for index in 0..<self.workers {
+        for index in 0..<max(self.workers, threads) {
             let thread = Thread { [self] in self.workLoop() }
             thread.name = "vani-worker-\(index)"
             thread.stackSize = 8 << 20

@@ -24,6 +24,9 @@ extension ASRService {
         var apiKeyName: String? = nil
         /// Whom rate limits charge the audio seconds to.
         var client: String = ""
+        /// The request's deadline, once a worker runs it (the batch scheduler drops its items
+        /// when it has passed).
+        var deadline: InferencePool.Deadline? = nil
     }
 
     /// A route's work on a worker thread: the whole body in, a reply or the client's error out.
@@ -75,6 +78,8 @@ extension ASRService {
         do {
             outcome = try await pool.run(ticket, timeout: timeout) { [metrics] deadline in
                 metrics.queueWait(seconds: (ContinuousClock.now - submitted).seconds)
+                var scope = scope
+                scope.deadline = deadline
                 return Result { () throws(APIError) -> Reply in try work(body, scope, deadline) }
             }
         } catch { throw counted(error) }
@@ -131,14 +136,16 @@ extension ASRService {
         do throws(RecognizerError) {
             let language = try model.engine.language(item.language)
             // The audio libraries' messages and the decoder's warnings go to this request's log.
-            let outcome: Result<(transcript: Transcript, cache: CacheStatus), RecognizerError> =
+            let outcome: Result<(transcript: Transcript, cache: CacheStatus)?, RecognizerError> =
                 AudioLog.$logger.withValue(scope.logger) {
                     do throws(RecognizerError) {
                         return .success(try answer(item, language: language, model: model, scope: scope,
                                                    onSegment: onSegment, isCancelled: isCancelled))
                     } catch { return .failure(error) }
                 }
-            return .success(try outcome.get())
+            // nil: the deadline passed before its batch ran (the client has its answer already).
+            guard let answered = try outcome.get() else { return .failure(.timeout(seconds: configuration.timeoutSeconds)) }
+            return .success(answered)
         } catch {
             if let mapped = APIError.from(error) { return .failure(mapped) }
             scope.logger.error("transcription failed", metadata: ["error": "\(error)"])
@@ -182,13 +189,18 @@ extension ASRService {
         if inBatch { metrics.batch(items: items.count) }
         var batch = BatchOutcome(outcomes: [], cache: [], model: model)
         batch.outcomes.reserveCapacity(items.count)
+        // With batching on, the items run together (BatchScheduler.swift); an engine that runs
+        // them one by one anyway keeps this loop, which stops at the deadline between items.
+        let batched = batcher.policy.isOn && items.count > 1 && model.engine is any BatchTranscriptionEngine
+            ? scheduledResults(items, model: model, scope: scope, inBatch: inBatch) : nil
         for (index, item) in items.enumerated() {
             guard !deadline.isExpired else {
                 batch.outcomes.append(.failure(.timeout(seconds: configuration.timeoutSeconds)))
                 batch.cache.append(nil)
                 continue
             }
-            switch item.flatMap({ result($0, model: model, scope: scope, inBatch: inBatch, isCancelled: { deadline.isExpired }) }) {
+            switch batched?[index] ?? item.flatMap({ result($0, model: model, scope: scope, inBatch: inBatch,
+                                                            isCancelled: { deadline.isExpired }) }) {
             case .success(let (result, cache)):
                 batch.outcomes.append(.success(result))
                 batch.cache.append(cache)

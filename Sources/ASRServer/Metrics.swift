@@ -42,6 +42,8 @@ public final class ServiceMetrics: Sendable {
         static let cacheBytes = "vani_cache_bytes"
         static let rejected = "vani_rejected_requests_total"           // {code, reason}
         static let batchItems = "vani_batch_items"
+        static let batchSize = "vani_batch_size"                       // requests' items per encoder batch
+        static let batchQueue = "vani_batch_queue_seconds"             // an item's wait for its batch
     }
 
     private let queueWait: CoreMetrics.Timer
@@ -52,6 +54,8 @@ public final class ServiceMetrics: Sendable {
     private let cacheEntries: CoreMetrics.Gauge
     private let cacheBytes: CoreMetrics.Gauge
     private let batchItems: CoreMetrics.Recorder
+    private let batchSize: CoreMetrics.Recorder
+    private let batchQueue: CoreMetrics.Timer
 
     /// Metrics on a fresh registry of their own.
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
@@ -59,7 +63,8 @@ public final class ServiceMetrics: Sendable {
         var factory = PrometheusMetricsFactory(registry: registry)
         let seconds = Self.secondsBuckets.map { Duration.nanoseconds(Int64(($0 * 1e9).rounded())) }
         factory.defaultDurationHistogramBuckets = seconds
-        factory.valueHistogramBuckets = [Name.realTimeFactor: Self.ratioBuckets, Name.batchItems: Self.batchBuckets]
+        factory.valueHistogramBuckets = [Name.realTimeFactor: Self.ratioBuckets, Name.batchItems: Self.batchBuckets,
+                                         Name.batchSize: Self.batchBuckets]
         self.factory = factory
         queueWait = CoreMetrics.Timer(label: Name.queueWait, factory: factory)
         inflight = CoreMetrics.Gauge(label: Name.inflight, factory: factory)
@@ -69,6 +74,8 @@ public final class ServiceMetrics: Sendable {
         cacheEntries = CoreMetrics.Gauge(label: Name.cacheEntries, factory: factory)
         cacheBytes = CoreMetrics.Gauge(label: Name.cacheBytes, factory: factory)
         batchItems = CoreMetrics.Recorder(label: Name.batchItems, factory: factory)
+        batchSize = CoreMetrics.Recorder(label: Name.batchSize, factory: factory)
+        batchQueue = CoreMetrics.Timer(label: Name.batchQueue, factory: factory)
         // Present from the first scrape, before any request: dashboards see zeros, not gaps.
         inflight.record(0)
         queued.record(0)
@@ -132,6 +139,13 @@ public final class ServiceMetrics: Sendable {
     }
 
     func batch(items: Int) { batchItems.record(items) }
+
+    /// One encoder batch formed by the batch scheduler: its items, and the seconds each waited
+    /// in the scheduler (from its submission to the batch's start).
+    func batchFormed(items: Int, queueSeconds: [Double]) {
+        batchSize.record(items)
+        for seconds in queueSeconds { batchQueue.recordSeconds(seconds) }
+    }
 
     // MARK: - Rendering
 

@@ -133,12 +133,60 @@ final class ResponseCache: @unchecked Sendable {
 }
 
 extension ASRService {
+    /// An item's audio on its way to an answer: from the cache, or to be computed.
+    enum PreparedAnswer {
+        /// The same samples were transcribed the same way for the same key.
+        case hit(Transcript)
+        /// To be computed; then stored under `key` (nil: the cache is off).
+        case miss(PreparedAudio, key: CacheKey?)
+    }
+
     /// One item's transcript: decode, charge the audio to the client's rate limit, then the
-    /// cache or the engine (and the cache after it). Runs on a worker thread.
+    /// cache or the engine (through the batch scheduler, BatchScheduler.swift) and the cache
+    /// after it. Runs on a worker thread. nil when the request's deadline passed or it was
+    /// cancelled before its batch ran (its client has its answer already).
     /// - Throws: the engine's `RecognizerError` (audio refused, decoder missing).
     func answer(_ item: TranscriptionRequest, language: Language, model: LoadedModel, scope: Scope,
                 onSegment: (@Sendable (SegmentUpdate) -> Void)? = nil,
-                isCancelled: (@Sendable () -> Bool)? = nil) throws(RecognizerError) -> (transcript: Transcript, cache: CacheStatus) {
+                isCancelled: (@Sendable () -> Bool)? = nil) throws(RecognizerError) -> (transcript: Transcript, cache: CacheStatus)? {
+        switch try prepareAnswer(item, language: language, model: model, scope: scope) {
+        case .hit(let transcript):
+            // A streamed answer from the cache is one segment: the whole text.
+            onSegment?(SegmentUpdate(index: 0, count: 1, start: 0, end: transcript.duration, text: transcript.text,
+                                     tokens: transcript.tokens))
+            return (transcript, .hit)
+        case .miss(let audio, let key):
+            let started = ContinuousClock.now
+            let transcript: Transcript
+            if onSegment == nil, isBatchable(item, audio: audio, model: model) {
+                let job = TranscriptionJob(engine: model.engine, audio: audio, language: language, decoder: item.decoder)
+                guard let outcome = scheduledTranscripts([job], model: model, scope: scope)[0] else { return nil }
+                transcript = try outcome.get()
+            } else {
+                transcript = try model.engine.transcribe(decoded: audio, language: language, decoder: item.decoder,
+                                                         segmentation: item.segmentation, onSegment: onSegment,
+                                                         isCancelled: isCancelled)
+            }
+            // A cancelled run holds only the segments done before it stopped: never cached.
+            finishAnswer(transcript, key: isCancelled?() == true ? nil : key, model: model,
+                         seconds: (ContinuousClock.now - started).seconds)
+            return (transcript, .miss)
+        }
+    }
+
+    /// Whether an item goes through the batch scheduler: audio that runs whole (up to
+    /// `ChunkingPolicy.maxWindow`, 30 s) with the default segmentation. Longer audio, or a
+    /// segmentation of its own, runs alone (its segments in parallel, stopping between them
+    /// when cancelled).
+    func isBatchable(_ item: TranscriptionRequest, audio: PreparedAudio, model: LoadedModel) -> Bool {
+        item.segmentation == nil
+            && Double(audio.samples.count) <= ChunkingPolicy().maxWindow * Double(max(1, model.engine.info.sampleRate))
+    }
+
+    /// The first half of `answer`: decode, charge the rate limit, look in the cache.
+    /// - Throws: `.audio` when the audio is refused.
+    func prepareAnswer(_ item: TranscriptionRequest, language: Language, model: LoadedModel,
+                       scope: Scope) throws(RecognizerError) -> PreparedAnswer {
         let audio = try model.engine.decodeAudio(item.audio)
         let samples = audio.samples
         let rate = Double(max(1, model.engine.info.sampleRate))
@@ -151,20 +199,17 @@ extension ASRService {
         if let key, let hit = cache.value(for: key) {
             metrics.cache(.hit)
             metrics.cachedAudio(model: model.name, audioSeconds: hit.duration)
-            // A streamed answer from the cache is one segment: the whole text.
-            onSegment?(SegmentUpdate(index: 0, count: 1, start: 0, end: hit.duration, text: hit.text, tokens: hit.tokens))
-            return (hit, .hit)
+            return .hit(hit)
         }
-        let started = ContinuousClock.now
-        let transcript = try model.engine.transcribe(decoded: audio, language: language, decoder: item.decoder,
-                                                     segmentation: item.segmentation, onSegment: onSegment,
-                                                     isCancelled: isCancelled)
-        metrics.inference(model: model.name, audioSeconds: transcript.duration, seconds: (ContinuousClock.now - started).seconds)
-        // A cancelled run holds only the segments done before it stopped: never cached.
-        if let key, isCancelled?() != true {
+        return .miss(audio, key: key)
+    }
+
+    /// The second half of `answer` for a computed transcript: its metrics, and the cache.
+    func finishAnswer(_ transcript: Transcript, key: CacheKey?, model: LoadedModel, seconds: Double) {
+        metrics.inference(model: model.name, audioSeconds: transcript.duration, seconds: seconds)
+        if let key {
             metrics.cache(.miss)
             cache.insert(transcript, for: key)
         }
-        return (transcript, .miss)
     }
 }

@@ -85,6 +85,28 @@ public struct ServerConfiguration: Sendable {
     public var corsOrigins: [String] = []
     /// The language of requests that name none (OpenAI clients often omit it); nil: required.
     public var defaultLanguage: String?
+    /// Milliseconds a request waits for others to share an encoder batch with
+    /// (`--batch-wait-ms`, BatchScheduler.swift); 0 turns batching off.
+    public var batchWaitMs: Double = ServerConfiguration.defaultBatchWaitMs
+    /// Encoder frames of one batch at most (`--max-batch-frames`; 12.5 frames per second of
+    /// audio in the release): bounds a batch's memory and its latency.
+    public var maxBatchFrames: Int = ServerConfiguration.defaultMaxBatchFrames
+    /// 5 ms: short next to a forward pass, long enough to gather requests that arrive together.
+    public static let defaultBatchWaitMs = 5.0
+    /// 1024 frames: sixteen 5 s clips, or 80 s of audio.
+    public static let defaultMaxBatchFrames = 1024
+    /// A batch starts without waiting out `batchWaitMs` once every admitted request has reached
+    /// the scheduler (none other is on its way); tests turn this off to make a batch form only
+    /// when it is full.
+    var batchWaitsForAdmittedOnly = true
+    /// Worker threads per forward-pass slot when batching is on: they decode audio and wait in
+    /// the scheduler, so that up to this many admitted requests per slot can gather into one batch.
+    public static let batchGatherers = 8
+
+    /// Threads of the worker pool: `concurrency`, or `concurrency × batchGatherers` with batching
+    /// on (still at most `concurrency` forward passes at once: the scheduler's lanes). Admission
+    /// counts places as before: `concurrency` running plus `queueCapacity` waiting.
+    public var poolThreads: Int { batchWaitMs > 0 ? concurrency * Self.batchGatherers : concurrency }
 
     /// 64 MiB of transcripts: tens of thousands of answers.
     public static let defaultCacheBytes = 64 * 1024 * 1024

@@ -93,8 +93,9 @@ public protocol InferenceBackend: Sendable {
     func recognize(_ batch: [Features], decoder: Decoder) -> [DecodedTokens]
 }
 
-/// The CPU backend: one utterance at a time through `ConformerEncoder.forward` and the chosen
-/// greedy decoder, on `threads` threads of Vani's pool.
+/// The CPU backend: a batch through `ConformerEncoder.forward(batch:)` (the weight products run
+/// once over the frames of all its utterances, each utterance's output bit for bit its own run)
+/// and the chosen greedy decoder per utterance, on `threads` threads of Vani's pool.
 public struct CPUBackend: InferenceBackend {
     /// The loaded network.
     public let model: ConformerASRModel
@@ -113,25 +114,29 @@ public struct CPUBackend: InferenceBackend {
 
     /// See `InferenceBackend.encode`.
     public func encode(_ batch: [Features]) -> [Tensor] {
-        withThreads { batch.map(encodeOne) }
+        withThreads { encodeBatch(batch) }
     }
 
     /// See `InferenceBackend.recognize`.
     public func recognize(_ batch: [Features], decoder: Decoder) -> [DecodedTokens] {
         withThreads {
-            batch.map { features in
-                let encoded = encodeOne(features)                                  // (T', d)
-                return decoder.decode(encoded.pointer, frames: encoded.shape[0])
+            encodeBatch(batch).map { encoded in                                    // (T', d) each
+                decoder.decode(encoded.pointer, frames: encoded.shape[0])
             }
         }
     }
 
-    private func encodeOne(_ features: Features) -> Tensor {
-        features.values.withUnsafeBufferPointer {
-            // A Features value always holds frames × bands values, at least one frame.
-            model.encoder.forward(features: $0.baseAddress!, frames: features.frames,
-                                  validFrames: features.validFrames)
+    private func encodeBatch(_ batch: [Features]) -> [Tensor] {
+        // A Features value always holds frames × bands values, at least one frame; the arrays
+        // stay alive (and their storage in place) for the whole call.
+        let buffers = batch.map { UnsafeMutableBufferPointer<Float>.allocate(capacity: $0.values.count) }
+        defer { buffers.forEach { $0.deallocate() } }
+        for (buffer, features) in zip(buffers, batch) { _ = buffer.initialize(from: features.values) }
+        let items = zip(buffers, batch).map { buffer, features in
+            ConformerEncoder.BatchItem(features: UnsafePointer(buffer.baseAddress!), frames: features.frames,
+                                       validFrames: features.validFrames)
         }
+        return model.encoder.forward(batch: items)
     }
 
     private func withThreads<T>(_ body: () -> T) -> T {

@@ -191,6 +191,16 @@ public final class ConformerEncoder: Sendable {
     /// Features [frames, featIn] (read as one channel of [frames, featIn]) → `w.subsampled`
     /// [T'_padded, d].
     private func subsample(_ features: UnsafePointer<Float>, plan: Plan, w: Workspace, clock: StageClock? = nil) {
+        let t = subsampleConvolutions(features, plan: plan, w: w, into: w.flat)
+        clock?.lap("subsampling convolutions")
+        weights.preEncode.out.apply(w.flat, rows: t, into: w.subsampled)             // (T', d)
+        clock?.lap("weight products")
+    }
+
+    /// The subsampling's convolutions: features [frames, featIn] → `flat` (T'_padded, C·F'), the
+    /// input of its output Linear; returns T'_padded.
+    func subsampleConvolutions(_ features: UnsafePointer<Float>, plan: Plan, w: Workspace,
+                               into flat: UnsafeMutablePointer<Float>) -> Int {
         let pre = weights.preEncode
         var (current, other) = w.planes
         var input = features
@@ -215,12 +225,10 @@ public final class ConformerEncoder: Sendable {
         let (ch, t, bins) = (last.channelsOut, last.outHeight, last.outWidth)
         for c in 0..<ch {
             for ti in 0..<t {
-                (w.flat + ti * ch * bins + c * bins).update(from: input + (c * t + ti) * bins, count: bins)
+                (flat + ti * ch * bins + c * bins).update(from: input + (c * t + ti) * bins, count: bins)
             }
         }
-        clock?.lap("subsampling convolutions")
-        pre.out.apply(w.flat, rows: t, into: w.subsampled)                           // (T', d)
-        clock?.lap("weight products")
+        return t
     }
 
     // MARK: - Positional encoding
@@ -303,8 +311,6 @@ public final class ConformerEncoder: Sendable {
     private func attention(_ w: AttentionWeights, input: UnsafePointer<Float>, pos: UnsafePointer<Float>,
                            frames t: Int, s: LayerScratch, clock: StageClock? = nil) {
         let d = config.dModel
-        let heads = config.heads
-        let dk = d / heads
         let p = 2 * t - 1
         w.linearQ.apply(input, rows: t, into: s.q)                                   // (T, d)
         w.linearK.apply(input, rows: t, into: s.k)                                   // (T, d)
@@ -319,16 +325,31 @@ public final class ConformerEncoder: Sendable {
         clock?.lap("element-wise")
         w.linearPos.apply(pos, rows: p, into: projected)                             // (2T − 1, d)
         clock?.lap("weight products")
+        attendHeads(q: s.q, qv: s.qv, k: s.k, v: s.v, projected: projected, frames: t, scores: s.scores, bd: s.bd,
+                    into: s.ctx)
+        clock?.lap("attention scores, softmax, context")
+    }
+
+    /// The scores, softmax and context of every head of one utterance of `t` frames: q (with
+    /// pos_bias_u), qv (with pos_bias_v), k, v [T, d], projected positions [2T − 1, d] → ctx
+    /// [T, d]; one pair of score buffers per head group.
+    func attendHeads(q: UnsafePointer<Float>, qv: UnsafePointer<Float>, k: UnsafePointer<Float>,
+                     v: UnsafePointer<Float>, projected: UnsafePointer<Float>, frames t: Int,
+                     scores scoreBuffers: [UnsafeMutablePointer<Float>], bd bdBuffers: [UnsafeMutablePointer<Float>],
+                     into ctx: UnsafeMutablePointer<Float>) {
+        let d = config.dModel
+        let heads = config.heads
+        let dk = d / heads
         let scaleFactor = 1 / Float(dk).squareRoot()
         // Heads in parallel groups (one thread each, own score buffers); the products inside a
         // group run single-threaded.
-        let groups = s.scores.count
+        let groups = scoreBuffers.count
         Parallel.forEach(groups) { g in
-            let scores = s.scores[g], bd = s.bd[g]
+            let scores = scoreBuffers[g], bd = bdBuffers[g]
             for h in (heads * g / groups)..<(heads * (g + 1) / groups) {
                 let off = h * dk
                 // ac[i, j] = (q_i + u) · k_j
-                sgemm(transB: true, m: t, n: t, k: dk, a: s.q + off, lda: d, b: s.k + off, ldb: d,
+                sgemm(transB: true, m: t, n: t, k: dk, a: q + off, lda: d, b: k + off, ldb: d,
                       c: scores, ldc: t)                                             // (T, T)
                 // bd[i, r] = (q_i + v) · p_r; rel_shift picks r = T − 1 − i + j for key j, so rows
                 // i0..<i1 need only r in [T − i1, 2T − 1 − i0): T + (i1 − i0) − 1 of the 2T − 1
@@ -339,7 +360,7 @@ public final class ConformerEncoder: Sendable {
                     var i1 = min(t, i0 + 32)
                     if t - i1 == 1 { i1 = t }
                     let width = t + (i1 - i0) - 1
-                    sgemm(transB: true, m: i1 - i0, n: width, k: dk, a: s.qv + i0 * d + off, lda: d,
+                    sgemm(transB: true, m: i1 - i0, n: width, k: dk, a: qv + i0 * d + off, lda: d,
                           b: projected + (t - i1) * d + off, ldb: d, c: bd, ldc: width)   // (i1 − i0, width)
                     for i in i0..<i1 {
                         let row = scores + i * t
@@ -349,11 +370,10 @@ public final class ConformerEncoder: Sendable {
                     i0 = i1
                 }
                 softmaxRows(scores, rows: t, cols: t)
-                sgemm(m: t, n: dk, k: t, a: scores, lda: t, b: s.v + off, ldb: d,
-                      c: s.ctx + off, ldc: d)                                        // (T, dK) of (T, d)
+                sgemm(m: t, n: dk, k: t, a: scores, lda: t, b: v + off, ldb: d,
+                      c: ctx + off, ldc: d)                                          // (T, dK) of (T, d)
             }
         }
-        clock?.lap("attention scores, softmax, context")
     }
 }
 

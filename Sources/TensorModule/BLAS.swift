@@ -24,6 +24,20 @@ public enum BLAS {
     /// Whether that kernel can run here (the CPU has AVX-512F).
     public static var inPlaceWeightsGEMM: Bool { vani_sgemm_nt_available() != 0 }
 
+    /// Whether products started on this thread take that kernel now (available, and not turned
+    /// off by `withOpenBLASOnly`).
+    public static var inPlaceWeightsHere: Bool {
+        guard inPlaceWeightsGEMM else { return false }
+        let disabled = vani_sgemm_nt_set_disabled_here(1)
+        _ = vani_sgemm_nt_set_disabled_here(disabled)
+        return disabled == 0
+    }
+
+    /// OpenBLAS runs products of at most this many multiply-adds (M·N·K) on its small-matrix
+    /// kernels where it has them (SMALL_MATRIX_OPT, 100³), which sum a row differently from its
+    /// blocked kernels: a batched product keeps rows that would take them alone on their own.
+    public static let openBLASSmallMatrixWork = 100 * 100 * 100
+
     /// Runs `body` with products started on this thread going to OpenBLAS only (to compare the
     /// two in tests and benchmarks). `body` must not move to another thread.
     public static func withOpenBLASOnly<T>(_ body: () throws -> T) rethrows -> T {

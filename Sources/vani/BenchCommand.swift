@@ -42,6 +42,14 @@ struct BenchCommand: ParsableCommand {
     @Flag(name: .long, help: "Also split the encoder's time into its parts (weight products, attention, norms, convolutions, element-wise).")
     var stages = false
 
+    @Option(name: .long, help: "Time the encoder on batches of this many utterances of each length against as many single runs (repeat the option for several sizes, e.g. --batch 1 --batch 4 --batch 8 --batch 16); only this table is printed.")
+    var batch: [Int] = []
+
+    func validate() throws {
+        guard batch.allSatisfy({ $0 >= 1 }) else { throw ValidationError("--batch must be at least 1") }
+        guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
+    }
+
     func run() throws {
         // Process-wide here, deliberately: the layer and sgemm micro-benchmarks run outside the
         // recognizer and must use the same thread count as its forward passes.
@@ -64,8 +72,10 @@ struct BenchCommand: ParsableCommand {
             }
             print("OpenBLAS core \(BLAS.coreName), \(BLAS.threads) thread(s) per forward pass (OpenBLAS itself \(BLAS.openBLASThreads)), device \(recognizer.backend.device.rawValue), precision \(recognizer.precision.rawValue)\(recognizer.precision.isNative ? "" : " (portable path)"); \(runs) runs after 1 warm-up; medians")
             print("")
-            print("| audio s | frontend ms | encoder ms | CTC ms | RNN-T ms | end-to-end ms | RTF | encoder GFLOP/s |")
-            print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+            if batch.isEmpty {
+                print("| audio s | frontend ms | encoder ms | CTC ms | RNN-T ms | end-to-end ms | RTF | encoder GFLOP/s |")
+                print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+            }
         }
         let rate = config.frontend.sampleRate
         var inputs: [(Double, [Float])] = []
@@ -78,6 +88,10 @@ struct BenchCommand: ParsableCommand {
         }
         if audio.isEmpty {
             inputs = seconds.map { ($0, Self.syntheticSpeechLikeSignal(seconds: $0, rate: rate)) }
+        }
+        if !batch.isEmpty {
+            benchBatches(recognizer, inputs: inputs)
+            return
         }
         for (length, samples) in inputs {
             var times: [String: [Double]] = [:]
@@ -119,6 +133,53 @@ struct BenchCommand: ParsableCommand {
         benchLayer(recognizer.model.encoder, frames: layerFrames)
         let longest = inputs.map { $0.1.count }.max() ?? 16000
         if sgemm { try benchSgemm(c, frames: recognizer.model.encoder.outputLength(longest / config.frontend.hopLength + 1)) }
+    }
+
+    /// The encoder on batches of `batch` sizes against as many single runs of the same utterance,
+    /// the sizes alternated within each round (the machine's load drifts; every size sees it
+    /// alike); min and median over `runs` rounds after a warm-up.
+    func benchBatches(_ recognizer: Recognizer, inputs: [(Double, [Float])]) {
+        if !json {
+            print("encoder on batches (the weight products over all utterances' frames at once) vs one utterance at a time; \(runs) rounds after 1 warm-up, sizes alternated")
+            print("")
+            print("| audio s | batch | batched ms (min / median) | singles ms (min / median) | ms per utterance | audio s per s | speed-up (medians) |")
+            print("|---:|---:|---:|---:|---:|---:|---:|")
+        }
+        for (length, samples) in inputs {
+            let features = recognizer.features(samples)
+            var batched: [Int: [Double]] = [:], singles: [Int: [Double]] = [:]
+            for round in 0...runs {
+                let sizes = round % 2 == 0 ? batch : batch.reversed()
+                for n in sizes {
+                    let copies = Array(repeating: features, count: n)
+                    var t0 = DispatchTime.now().uptimeNanoseconds
+                    _ = recognizer.backend.encode(copies)
+                    var t1 = DispatchTime.now().uptimeNanoseconds
+                    if round > 0 { batched[n, default: []].append(Double(t1 - t0) / 1e6) }
+                    t0 = DispatchTime.now().uptimeNanoseconds
+                    for f in copies { _ = recognizer.backend.encode([f]) }
+                    t1 = DispatchTime.now().uptimeNanoseconds
+                    if round > 0 { singles[n, default: []].append(Double(t1 - t0) / 1e6) }
+                }
+            }
+            for n in batch {
+                let b = batched[n] ?? [], s = singles[n] ?? []
+                let (bMin, bMed, sMin, sMed) = (b.min() ?? 0, Self.median(b), s.min() ?? 0, Self.median(s))
+                let throughput = Double(n) * length / (bMed / 1000)
+                if json {
+                    let row: [String: Double] = ["batch_seconds": length, "batch": Double(n), "batched_ms_min": bMin,
+                                                 "batched_ms_median": bMed, "singles_ms_min": sMin, "singles_ms_median": sMed,
+                                                 "audio_seconds_per_second": throughput, "speedup": sMed / bMed,
+                                                 "threads": Double(BLAS.threads)]
+                    if let data = try? JSONSerialization.data(withJSONObject: row, options: [.sortedKeys]) {
+                        print(String(decoding: data, as: UTF8.self))
+                    }
+                } else {
+                    print(String(format: "| %.1f | %d | %.1f / %.1f | %.1f / %.1f | %.2f | %.1f | %.2f× |", length, n, bMin, bMed,
+                                 sMin, sMed, bMed / Double(n), throughput, sMed / bMed))
+                }
+            }
+        }
     }
 
     /// Bits per weight of a precision (for the JSON rows, which hold numbers only).

@@ -108,6 +108,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Most items in one batch request.")
     var maxBatch = 64
 
+    @Option(help: "Milliseconds a request waits for others to share an encoder batch with (same model and settings, similar length); 0 turns batching off. Answers are the same either way.")
+    var batchWaitMs: Double = ServerConfiguration.defaultBatchWaitMs
+
+    @Option(help: "Encoder frames of one batch at most (12.5 per second of audio in the release).")
+    var maxBatchFrames: Int = ServerConfiguration.defaultMaxBatchFrames
+
     @Flag(help: "Do not serve the browser page at / and /ui.")
     var noUi = false
 
@@ -128,6 +134,8 @@ struct ServeCommand: AsyncParsableCommand {
         guard minUploadRate >= 0 else { throw ValidationError("--min-upload-rate must be 0 or more") }
         guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
         guard maxBatch >= 1 else { throw ValidationError("--max-batch must be at least 1") }
+        guard batchWaitMs >= 0, batchWaitMs <= 10_000 else { throw ValidationError("--batch-wait-ms must be 0…10000") }
+        guard maxBatchFrames >= 1 else { throw ValidationError("--max-batch-frames must be at least 1") }
         guard maxSeconds > 0 else { throw ValidationError("--max-seconds must be positive") }
         guard cacheMb >= 0 else { throw ValidationError("--cache-mb must be 0 or more") }
         if let rateLimit, rateLimit <= 0 { throw ValidationError("--rate-limit must be positive") }
@@ -192,6 +200,8 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.defaultLanguage = defaultLanguage
         configuration.webUI = !noUi
         configuration.realtime = realtime
+        configuration.batchWaitMs = batchWaitMs
+        configuration.maxBatchFrames = maxBatchFrames
         // One registry for the process: the service's metrics, and any other library's through
         // swift-metrics, render on the same /metrics page. Bootstrapped once, here.
         let metrics = ServiceMetrics()
