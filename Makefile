@@ -61,15 +61,15 @@ run-server: deps
 build: deps
 	swift build
 
-# The suites that run servers (the service's, and the hub download's local hub) run on their
-# own first: they time sockets, uploads, retries and deadlines, and the engine suites' long
-# synchronous tests would otherwise hold Swift Testing's threads (2 on a 2-core machine) while a
-# server under test waits for them.
-NETWORK_SUITES := ASRServerTests|HubDownloadTests
+# The service's suites run on their own first, then the hub download's (a local hub, retries and
+# a model conversion), then the rest: the service's tests time sockets, uploads, queues and
+# deadlines, and long CPU-bound tests beside them would hold Swift Testing's threads (2 on a
+# 2-core machine) while a server under test waits.
 test: deps browser-deps longform cuda-nvrtc
 	swift build --build-tests
-	swift test --skip-build --filter '$(NETWORK_SUITES)'
-	swift test --skip-build --skip '$(NETWORK_SUITES)'
+	swift test --skip-build --filter ASRServerTests
+	swift test --skip-build --filter HubDownloadTests
+	swift test --skip-build --skip 'ASRServerTests|HubDownloadTests'
 	$(MAKE) --no-print-directory service-check
 	$(MAKE) --no-print-directory openai-clients
 	$(MAKE) --no-print-directory browser-test

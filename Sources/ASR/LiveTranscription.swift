@@ -109,11 +109,18 @@ public final class LiveTranscriber: @unchecked Sendable {
         return events
     }
 
+    /// Seconds from a setting, made safe for sample arithmetic: not NaN, within 0...`limit`.
+    static func seconds(_ value: Double, limit: Double) -> Double {
+        value.isNaN ? 0 : min(max(value, 0), limit)
+    }
+
     private func step(_ piece: [Float], probability p: Float) -> [LiveEvent] {
         var events: [LiveEvent] = []
+        let silenceDuration = Self.seconds(settings.silenceDuration, limit: 60)
+        let maxUtterance = Self.seconds(settings.maxUtterance, limit: 3600)
         if !inSpeech {
             history += piece
-            let keep = Int(settings.prefixPadding * Self.rate) + piece.count
+            let keep = Int(Self.seconds(settings.prefixPadding, limit: 10) * Self.rate) + piece.count
             if history.count > keep { history.removeFirst(history.count - keep) }
             guard settings.turnDetection ? p >= settings.threshold : true else { return events }
             inSpeech = true
@@ -121,7 +128,7 @@ public final class LiveTranscriber: @unchecked Sendable {
             history = []
             silentChunks = 0
             sinceDecode = 0
-            decodeEvery = Int(settings.redecodeEvery * Self.rate)
+            decodeEvery = Int(max(Self.seconds(settings.redecodeEvery, limit: 60), 0.05) * Self.rate)
             speechEnd = utterance.count
             speculative = nil
             previousDecode = []
@@ -135,22 +142,24 @@ public final class LiveTranscriber: @unchecked Sendable {
             silentChunks = p < settings.threshold - 0.15 ? silentChunks + 1 : 0
             if silentChunks == 0 { speechEnd = utterance.count; speculative = nil }
             let silence = Double(silentChunks * piece.count) / Self.rate
-            let trailing = Int(min(settings.trailingSilence, settings.silenceDuration) * Self.rate)
+            let trailing = Int(min(Self.seconds(settings.trailingSilence, limit: 60), silenceDuration) * Self.rate)
             if silentChunks > 0, speculative == nil, utterance.count - speechEnd >= trailing {
                 // The turn may be over: decode it now, while the detector waits for the rest.
                 let count = speechEnd + trailing
                 speculative = (count, decodeFinal(Array(utterance[..<count])))
             }
-            if silence >= settings.silenceDuration {
+            if silence >= silenceDuration {
                 events.append(.speechStopped(item: item, at: Double(streamSamples) / Self.rate))
                 events += finishUtterance(decoded: speculative)
                 return events
             }
-            if Double(utterance.count) / Self.rate >= settings.maxUtterance {
-                events.append(.speechStopped(item: item, at: Double(streamSamples) / Self.rate))
-                events += finishUtterance()
-                return events
-            }
+        }
+        // The cap holds with or without turn detection (without it, only `commit` ends an
+        // utterance otherwise).
+        if Double(utterance.count) / Self.rate >= maxUtterance {
+            events.append(.speechStopped(item: item, at: Double(streamSamples) / Self.rate))
+            events += finishUtterance()
+            return events
         }
         if sinceDecode >= decodeEvery, silentChunks == 0 || speculative == nil {
             sinceDecode = 0
@@ -158,7 +167,7 @@ public final class LiveTranscriber: @unchecked Sendable {
             events += redecode()
             let took = started.duration(to: .now)
             let seconds = Double(took.components.seconds) + Double(took.components.attoseconds) * 1e-18
-            decodeEvery = Int(max(settings.redecodeEvery, 2 * seconds) * Self.rate)
+            decodeEvery = Int(max(Self.seconds(settings.redecodeEvery, limit: 60), 0.05, 2 * seconds) * Self.rate)
         }
         return events
     }

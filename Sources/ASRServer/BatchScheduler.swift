@@ -138,14 +138,48 @@ final class BatchScheduler<Job: Sendable, Output: Sendable>: @unchecked Sendable
                 continue
             }
             // Sleep until the earliest group is due (or a batch finishes, or an item arrives);
-            // wake at least every 50 ms to see whether the request is still wanted.
-            let due = pending.map { $0.arrived + .seconds(policy.wait) }.min() ?? now + .milliseconds(50)
+            // wake at least every 50 ms to see whether the request is still wanted. With every
+            // lane busy only a finishing batch (its broadcast) can change anything.
+            let due = busyLanes < policy.lanes
+                ? pending.map { $0.arrived + .seconds(policy.wait) }.min() ?? now + .milliseconds(50)
+                : now + .milliseconds(50)
             let sleep = max(0.0005, min(0.05, (due - now).seconds))
             _ = condition.wait(until: Date(timeIntervalSinceNow: sleep))
         }
         inside -= 1
         condition.unlock()
         return entries.map(\.output)
+    }
+
+    /// Runs `work` alone on a compute lane (long audio, a request's own segmentation, streamed
+    /// answers, live transcription): it waits for a free lane as a batch does, so at most
+    /// `lanes` forward passes run at once whatever their kind. nil when `isCancelled` says so
+    /// before a lane is free. With the policy off it runs at once (the pool's own concurrency
+    /// bounds it).
+    func runAlone<T, E: Error>(isCancelled: @Sendable () -> Bool = { false },
+                               _ work: () throws(E) -> T) throws(E) -> T? {
+        guard policy.isOn else { return try work() }
+        condition.lock()
+        inside += 1          // not on its way to submit batch jobs: nobody to wait for
+        condition.broadcast()
+        while busyLanes >= policy.lanes {
+            if isCancelled() {
+                inside -= 1
+                condition.unlock()
+                return nil
+            }
+            _ = condition.wait(until: Date(timeIntervalSinceNow: 0.05))
+        }
+        busyLanes += 1
+        condition.unlock()
+        defer {
+            condition.lock()
+            busyLanes -= 1
+            inside -= 1
+            condition.broadcast()
+            condition.unlock()
+        }
+        return try work()
     }
 
     /// The oldest due group's batch, taken out of `pending` (cancelled items dropped on the
@@ -281,6 +315,7 @@ extension ASRService {
         let seconds = (ContinuousClock.now - started).seconds
         // 3. Results in order; computed transcripts counted and cached.
         var results: [Result<(result: TranscriptionResult, cache: CacheStatus), APIError>] = []
+        var soloSeconds: [Int: Double] = [:]
         for (index, entry) in prepared.enumerated() {
             let p: Prepared
             switch entry {
@@ -293,18 +328,26 @@ extension ASRService {
                 answered = .success((transcript, .hit))
             case .miss(let audio, let key):
                 guard let job = jobOf[index] else {
-                    // Long audio or its own segmentation: alone, stopping between segments at the deadline.
+                    // Long audio or its own segmentation: alone on a lane, stopping between
+                    // segments at the deadline, timed on its own.
                     let deadline = scope.deadline
-                    let solo = Result { () throws(RecognizerError) -> Transcript in
-                        try model.engine.transcribe(decoded: audio, language: p.language, decoder: p.item.decoder,
-                                                    segmentation: p.item.segmentation, onSegment: nil,
-                                                    isCancelled: { deadline?.isExpired ?? false })
+                    let isCancelled: @Sendable () -> Bool = { deadline?.isExpired ?? false }
+                    let soloStarted = ContinuousClock.now
+                    let solo = Result { () throws(RecognizerError) -> Transcript? in
+                        try batcher.runAlone(isCancelled: isCancelled) { () throws(RecognizerError) -> Transcript in
+                            try model.engine.transcribe(decoded: audio, language: p.language, decoder: p.item.decoder,
+                                                        segmentation: p.item.segmentation, onSegment: nil,
+                                                        isCancelled: isCancelled)
+                        }
                     }
                     switch solo {
-                    case .success(let transcript):
-                        finishAnswer(transcript, key: deadline?.isExpired == true ? nil : key, model: model,
-                                     seconds: (ContinuousClock.now - started).seconds)
+                    case .success(let transcript?) where !isCancelled():
+                        let took = (ContinuousClock.now - soloStarted).seconds
+                        finishAnswer(transcript, key: key, model: model, seconds: took)
                         answered = .success((transcript, .miss))
+                        soloSeconds[index] = took
+                    case .success:
+                        answered = .failure(.timeout(seconds: configuration.timeoutSeconds))
                     case .failure(let error):
                         answered = .failure(mapped(error))
                     }
@@ -321,7 +364,8 @@ extension ASRService {
                 }
             }
             results.append(answered.map { transcript, cache in
-                var result = TranscriptionResult(transcript, processingMs: seconds * 1000, timestamps: p.item.timestamps)
+                var result = TranscriptionResult(transcript, processingMs: (soloSeconds[index] ?? seconds) * 1000,
+                                                 timestamps: p.item.timestamps)
                 if inBatch { result.cache = cache.rawValue }
                 return (result, cache)
             })

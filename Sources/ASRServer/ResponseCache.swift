@@ -163,9 +163,14 @@ extension ASRService {
                 guard let outcome = scheduledTranscripts([job], model: model, scope: scope)[0] else { return nil }
                 transcript = try outcome.get()
             } else {
-                transcript = try model.engine.transcribe(decoded: audio, language: language, decoder: item.decoder,
-                                                         segmentation: item.segmentation, onSegment: onSegment,
-                                                         isCancelled: isCancelled)
+                // Alone, on a compute lane like a batch (at most --concurrency passes at once).
+                let solo = try batcher.runAlone(isCancelled: { isCancelled?() ?? false }) { () throws(RecognizerError) -> Transcript in
+                    try model.engine.transcribe(decoded: audio, language: language, decoder: item.decoder,
+                                                segmentation: item.segmentation, onSegment: onSegment,
+                                                isCancelled: isCancelled)
+                }
+                guard let solo else { return nil }
+                transcript = solo
             }
             // A cancelled run holds only the segments done before it stopped: never cached.
             finishAnswer(transcript, key: isCancelled?() == true ? nil : key, model: model,

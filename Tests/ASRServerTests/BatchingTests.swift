@@ -84,6 +84,61 @@ private func onThreads<T: Sendable>(_ count: Int, _ body: @escaping @Sendable (I
         #expect(Scheduler.bucket(frames: 64) == Scheduler.bucket(frames: 80))
     }
 
+    @Test("work run alone takes a compute lane: with one lane, solo work and batches never overlap")
+    func soloWorkHoldsALane() {
+        let log = BatchLog()
+        let s = scheduler(wait: 0.001, maxFrames: 1000, lanes: 1, log: log)
+        final class Overlap: @unchecked Sendable {
+            private let lock = NSLock()
+            private var inside = 0
+            private(set) var most = 0
+            func enter() { lock.lock(); inside += 1; most = max(most, inside); lock.unlock() }
+            func leave() { lock.lock(); inside -= 1; lock.unlock() }
+        }
+        let overlap = Overlap()
+        // Eight threads: even ones run solo work, odd ones submit a batch job whose runner is
+        // watched through the same counter.
+        let watched = Scheduler(policy: .init(wait: 0.001, maxBatchFrames: 1000, lanes: 1)) { jobs in
+            overlap.enter(); defer { overlap.leave() }
+            Thread.sleep(forTimeInterval: 0.02)
+            return jobs.map { .success($0 + "!") }
+        }
+        let outputs = onThreads(8) { i -> String? in
+            if i % 2 == 0 {
+                return watched.runAlone { () -> String in
+                    overlap.enter(); defer { overlap.leave() }
+                    Thread.sleep(forTimeInterval: 0.02)
+                    return "solo\(i)"
+                }
+            }
+            return try? watched.run([submission("job\(i)", frames: 10)])[0]?.get()
+        }
+        #expect(outputs == (0..<8).map { $0 % 2 == 0 ? "solo\($0)" : "job\($0)!" })
+        #expect(overlap.most == 1, "at most one lane's work at once, saw \(overlap.most)")
+        // Cancelled while waiting for the lane: nil, and the work never runs.
+        let held = NSCondition()
+        nonisolated(unsafe) var holding = false
+        nonisolated(unsafe) var release = false
+        let holder = Thread {
+            _ = s.runAlone { () -> Int in
+                held.lock(); holding = true; held.broadcast()
+                while !release { held.wait() }
+                held.unlock()
+                return 0
+            }
+        }
+        holder.start()
+        held.lock(); while !holding { held.wait() }; held.unlock()
+        nonisolated(unsafe) var ran = false
+        let refused: Int? = s.runAlone(isCancelled: { true }) { () -> Int in ran = true; return 1 }
+        #expect(refused == nil && !ran)
+        held.lock(); release = true; held.broadcast(); held.unlock()
+        // Off at 0: runs at once.
+        let off = scheduler(wait: 0, maxFrames: 10, log: log)
+        let seven: Int? = off.runAlone { () -> Int in 7 }
+        #expect(seven == 7)
+    }
+
     @Test("batching off at 0: every job runs alone on its own thread")
     func offAtZero() {
         let log = BatchLog()

@@ -191,6 +191,39 @@ import WSClient
         #expect(offline.hasPrefix(deltas), "deltas '\(deltas)' vs final '\(offline)'")
     }
 
+    @Test("realtime: out-of-range turn detection settings are an error event, and the server keeps serving")
+    func realtimeBadSettings() async throws {
+        let service = service()
+        for turn: [String: Any] in [["type": "server_vad", "silence_duration_ms": -1000],
+                                    ["type": "server_vad", "prefix_padding_ms": 1e300],
+                                    ["type": "server_vad", "threshold": 7]] {
+            let update: [String: Any] = ["type": "session.update", "session": [
+                "type": "transcription", "audio": ["input": ["format": ["type": "audio/pcm", "rate": 16000],
+                                                             "turn_detection": turn]]]]
+            let (events, _) = try await realtime(service: service, setup: [update], samples: [Float](repeating: 0.1, count: 16000),
+                                                 rate: 16000) { events in
+                events.contains { $0["type"] as? String == "error" }
+            }
+            let error = events.first { $0["type"] as? String == "error" }?["error"] as? [String: Any]
+            #expect((error?["message"] as? String)?.contains("turn_detection") == true, "\(turn): \(events)")
+        }
+        // Still serving.
+        try await service.application().test(.live) { client in
+            let ping = try await client.execute(uri: "/ping", method: .get)
+            #expect(ping.status == .ok)
+        }
+    }
+
+    @Test("the deadline estimate never trusts a WAV header beyond the body's size")
+    func forgedHeaderDeadline() {
+        var wav = makeWAV(seconds: 1)
+        // data chunk size 0xFFFFFFF0 and byte rate 1: 4e9 seconds by the header.
+        if let range = wav.range(of: Data("data".utf8)) { wav.replaceSubrange(range.upperBound..<range.upperBound + 4, with: [0xF0, 0xFF, 0xFF, 0xFF]) }
+        wav.replaceSubrange(28..<32, with: [1, 0, 0, 0])
+        let seconds = ASRService.estimatedAudioSeconds(ByteBuffer(bytes: wav))
+        #expect(seconds <= Double(wav.count) / 8000 + 1e-9, "estimated \(seconds) s from \(wav.count) bytes")
+    }
+
     @Test("realtime: a wrong API key is closed with 1008; the key in the browser subprotocol is accepted")
     func realtimeKeys() async throws {
         let keyed = service { $0.apiKey = "sesame" }

@@ -38,6 +38,33 @@ struct SegmentationTests {
         #expect(pieces.prefix(2).allSatisfy { $0.keep == -Double.infinity..<Double.infinity })
     }
 
+    @Test("live: settings out of range (negative, NaN, huge) never trap; the utterance cap holds without turn detection")
+    func liveSettingsAreClamped() throws {
+        let recognizer = try #require(Self.recognizer)
+        let speech = try Self.sample("hi")
+        var bad = LiveSettings()
+        bad.silenceDuration = -1; bad.prefixPadding = 1e300; bad.trailingSilence = .nan; bad.redecodeEvery = -5
+        var noTurns = LiveSettings()
+        noTurns.turnDetection = false
+        noTurns.maxUtterance = 2
+        for settings in [bad, noTurns] {
+            let live = try LiveTranscriber(recognizer: recognizer, language: recognizer.language("hi"), settings: settings)
+            var events: [LiveEvent] = []
+            let stream = [Float](repeating: 0, count: 8000) + speech + [Float](repeating: 0, count: 16000)
+            var i = 0
+            while i < stream.count {
+                events += live.append(Array(stream[i..<min(stream.count, i + 1600)]))
+                i += 1600
+            }
+            events += live.commit()
+            #expect(events.contains { if case .completed = $0 { true } else { false } }, "\(events)")
+            if !settings.turnDetection {
+                // 2 s cap: the utterance never grows past it.
+                #expect(live.completedCount >= 2, "utterances: \(live.completedCount)")
+            }
+        }
+    }
+
     @Test("hysteresis: short dips do not end speech, clicks are dropped, padding merges neighbours")
     func speechRegions() {
         var p = [Float](repeating: 0.01, count: 200)

@@ -40,7 +40,7 @@ extension ASRService {
         }
         let item = try RequestFields.item(object, defaults: requestDefaults)
         let model = try loaded(try modelHost(item.model, lenient: false), scope)
-        let (answer, cache) = try result(item, model: model, scope: scope).get()
+        let (answer, cache) = try result(item, model: model, scope: scope, isCancelled: { deadline.isExpired }).get()
         return tagged(.json(answer), model: model, cache: cache)
     }
 

@@ -29,7 +29,7 @@ extension ASRService {
     enum ResponseFormat: String { case json, text, srt, vtt, verbose_json }
 
     /// A transcription form, read and checked.
-    struct OpenAIForm {
+    struct OpenAIForm: Sendable {
         var item: TranscriptionRequest
         var format: ResponseFormat
         var granularities: Set<String>

@@ -218,10 +218,17 @@ final class RealtimeSession: @unchecked Sendable {
         let hasTurnKey = input?.keys.contains("turn_detection") == true || session.keys.contains("turn_detection")
         if hasTurnKey {
             if let turn = turnKey as? [String: Any] {
+                // Checked before anything is applied: a session keeps its settings on a refusal.
+                let threshold = (turn["threshold"] as? NSNumber)?.doubleValue
+                let silence = (turn["silence_duration_ms"] as? NSNumber)?.doubleValue
+                let prefix = (turn["prefix_padding_ms"] as? NSNumber)?.doubleValue
+                if let t = threshold, !(t > 0 && t < 1) { return "turn_detection.threshold must be between 0 and 1 (exclusive)" }
+                if let ms = silence, !(ms >= 0 && ms <= 10_000) { return "turn_detection.silence_duration_ms must be 0 to 10000" }
+                if let ms = prefix, !(ms >= 0 && ms <= 2_000) { return "turn_detection.prefix_padding_ms must be 0 to 2000" }
                 settings.turnDetection = true
-                if let t = (turn["threshold"] as? NSNumber)?.doubleValue { settings.threshold = Float(t) }
-                if let ms = (turn["silence_duration_ms"] as? NSNumber)?.doubleValue { settings.silenceDuration = ms / 1000 }
-                if let ms = (turn["prefix_padding_ms"] as? NSNumber)?.doubleValue { settings.prefixPadding = ms / 1000 }
+                if let threshold { settings.threshold = Float(threshold) }
+                if let silence { settings.silenceDuration = silence / 1000 }
+                if let prefix { settings.prefixPadding = prefix / 1000 }
             } else {
                 settings.turnDetection = false
             }
@@ -304,7 +311,10 @@ final class RealtimeSession: @unchecked Sendable {
     func onPool<T: Sendable>(_ work: @escaping @Sendable () -> T) async throws -> T {
         let ticket = try service.pool.admit(deadline: service.configuration.timeoutSeconds)
         defer { ticket.releaseIfUnsubmitted() }
-        return try await service.pool.run(ticket, timeout: service.configuration.timeoutSeconds) { _ in work() }
+        // On a compute lane like any other forward pass (BatchScheduler.runAlone).
+        return try await service.pool.run(ticket, timeout: service.configuration.timeoutSeconds) { [service] _ in
+            service.batcher.runAlone { work() } ?? work()
+        }
     }
 }
 

@@ -18,19 +18,34 @@ extension ASRService {
     /// streaming starts are answered as ordinary MLflow-shaped errors.
     func openAITranscriptionEndpoint(_ request: Request, _ context: VaniRequestContext) async throws -> Response {
         let (body, reservation, scope) = try await receive(request, context, accepting: .multipart)
-        guard Self.asksToStream(body, contentType: scope.contentType) else {
+        // A form without a `stream` part is not parsed here: it takes the ordinary road.
+        let mentionsStream = body.readableBytesView.firstRange(of: Array("name=\"stream\"".utf8)) != nil
+        let streaming = mentionsStream ? await Self.offTheLoop { Self.asksToStream(body, contentType: scope.contentType) } : false
+        guard streaming else {
             defer { reservation.release() }
             return try await run(body: body, scope: scope) { body, scope, deadline throws(APIError) in
                 try self.openAITranscription(body: body, scope: scope, deadline: deadline)
             }
         }
-        // Checked here, before the 200 and the event stream start, so that a bad form is a 4xx.
+        // Checked here, before the 200 and the event stream start, so that a bad form, an unknown
+        // model or language is a 4xx; on a thread of its own (the form may be large, and the
+        // model may still be loading).
+        let checked = await Self.offTheLoop { () -> Result<(OpenAIForm, LoadedModel), APIError> in
+            do throws(APIError) {
+                let form = try self.openAIForm(body, scope: scope)
+                let model = try self.loaded(try self.modelHost(form.item.model, lenient: true), scope)
+                do throws(RecognizerError) { _ = try model.engine.language(form.item.language) } catch {
+                    throw APIError.from(error) ?? APIError.internalError(requestID: scope.requestID)
+                }
+                return .success((form, model))
+            } catch { return .failure(error) }
+        }
         let form: OpenAIForm
         let model: LoadedModel
-        do {
-            form = try openAIForm(body, scope: scope)
-            model = try loaded(try modelHost(form.item.model, lenient: true), scope)
-        } catch { reservation.release(); throw error }
+        switch checked {
+        case .success(let (checkedForm, checkedModel)): form = checkedForm; model = checkedModel
+        case .failure(let error): reservation.release(); throw error
+        }
         let timeout = deadline(forBody: body)
         let ticket: InferencePool.Ticket
         do { ticket = try pool.admit(deadline: timeout) } catch { reservation.release(); throw counted(error) }
@@ -70,6 +85,17 @@ extension ASRService {
                 job.cancel()
             }
         })
+    }
+
+    /// Runs blocking work (parsing a large form, waiting for a model to load) on a thread of its
+    /// own, so that no event loop and no task of Swift's pool waits on it.
+    static func offTheLoop<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { continuation in
+            let thread = Thread { continuation.resume(returning: work()) }
+            thread.name = "vani-off-loop"
+            thread.stackSize = 8 << 20
+            thread.start()
+        }
     }
 
     /// True when the form's `stream` field says so (`true`, `1`, `yes`).
@@ -130,7 +156,8 @@ extension ASRService {
     /// (requests of a minute or less keep `--timeout` exactly): the audio's own header when the
     /// body holds a WAV file (directly or base64 in JSON), else the body's size at 32 kbit/s.
     func deadline(forBody body: ByteBuffer) -> Double {
-        configuration.timeoutSeconds + 0.25 * max(0, Self.estimatedAudioSeconds(body) - 60)
+        let seconds = min(Self.estimatedAudioSeconds(body), configuration.maxAudioSeconds)
+        return configuration.timeoutSeconds + 0.25 * max(0, seconds - 60)
     }
 
     /// Seconds of audio in a request body, estimated without decoding it.
@@ -138,7 +165,9 @@ extension ASRService {
         let bytes = body.readableBytesView
         let head = Array(bytes.prefix(1 << 16))
         if let riff = head.firstRange(of: Array("RIFF".utf8)), let seconds = wavSeconds(Array(head[riff.lowerBound...])) {
-            return seconds
+            // The header's sizes are the client's word: never more than the bytes could hold at
+            // 8 kHz 8-bit mono, the smallest PCM there is.
+            return min(seconds, Double(bytes.count) / 8000)
         }
         if let b64 = head.firstRange(of: Array("UklGR".utf8)) {
             let text = String(decoding: head[b64.lowerBound..<min(head.count, b64.lowerBound + 256)], as: UTF8.self)
