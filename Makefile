@@ -61,13 +61,16 @@ run-server: deps
 build: deps
 	swift build
 
-# The service's suites run on their own first, then the hub download's (a local hub, retries and
-# a model conversion), then the rest: the service's tests time sockets, uploads, queues and
-# deadlines, and long CPU-bound tests beside them would hold Swift Testing's threads (2 on a
-# 2-core machine) while a server under test waits.
+# Four runs of the one test build, each on its own: the service's suites that time sockets,
+# uploads, queues and deadlines (with a fake engine); the service's suites that run the real
+# model; the hub download's (a local hub, retries, a model conversion); then the rest. Long
+# CPU-bound tests beside the timing ones would hold Swift Testing's threads (2 on a 2-core
+# machine) while a server under test waits, and its timers would fire late.
+MODEL_SERVER_SUITES := BatchingServiceTests|EndToEndTests|LiveTranscriptionTests
 test: deps browser-deps longform cuda-nvrtc
 	swift build --build-tests
-	swift test --skip-build --filter ASRServerTests
+	swift test --skip-build --filter ASRServerTests --skip '$(MODEL_SERVER_SUITES)'
+	swift test --skip-build --filter '$(MODEL_SERVER_SUITES)'
 	swift test --skip-build --filter HubDownloadTests
 	swift test --skip-build --skip 'ASRServerTests|HubDownloadTests'
 	$(MAKE) --no-print-directory service-check
