@@ -369,17 +369,6 @@ public final class Recognizer: Sendable {
     /// The model used when none is named: `VANI_MODEL`, else `Weights/default.safetensors` in the
     /// working directory or above the executable (the bundled default).
     public static func defaultModelURL(environment: [String: String] = ProcessInfo.processInfo.environment) -> URL {
-        if let path = environment["VANI_MODEL"], !path.isEmpty { return URL(fileURLWithPath: path) }
-        let relative = "Weights/default.safetensors"
-        let cwd = URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(relative)
-        if FileManager.default.fileExists(atPath: cwd.path) { return cwd }
-        var dir = URL(fileURLWithPath: CommandLine.arguments.first ?? ".").resolvingSymlinksInPath()
-            .deletingLastPathComponent()
-        for _ in 0..<6 {
-            let candidate = dir.appendingPathComponent(relative)
-            if FileManager.default.fileExists(atPath: candidate.path) { return candidate }
-            dir = dir.deletingLastPathComponent()
-        }
-        return cwd
+        BundledWeights.url("Weights/default.safetensors", environmentKey: "VANI_MODEL", environment: environment)
     }
 }

@@ -118,3 +118,13 @@ public struct DeviceReport: Codable, Sendable {
         return lines.joined(separator: "\n")
     }
 }
+
+extension DeviceReport {
+    /// The report as `vani devices` prints it: one JSON object (sorted keys), or text.
+    public func rendered(json: Bool) throws -> String {
+        guard json else { return text }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try encoder.encode(self), as: UTF8.self)
+    }
+}

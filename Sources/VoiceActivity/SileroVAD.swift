@@ -113,18 +113,7 @@ public final class SileroVAD: Sendable {
     /// The weights used when none are named: `VANI_VAD_MODEL`, else
     /// `Weights/silero_vad.safetensors` in the working directory or above the executable.
     public static func defaultModelURL(environment: [String: String] = ProcessInfo.processInfo.environment) -> URL {
-        if let path = environment["VANI_VAD_MODEL"], !path.isEmpty { return URL(fileURLWithPath: path) }
-        let relative = "Weights/silero_vad.safetensors"
-        let cwd = URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(relative)
-        if FileManager.default.fileExists(atPath: cwd.path) { return cwd }
-        var dir = URL(fileURLWithPath: CommandLine.arguments.first ?? ".").resolvingSymlinksInPath()
-            .deletingLastPathComponent()
-        for _ in 0..<6 {
-            let candidate = dir.appendingPathComponent(relative)
-            if FileManager.default.fileExists(atPath: candidate.path) { return candidate }
-            dir = dir.deletingLastPathComponent()
-        }
-        return cwd
+        BundledWeights.url("Weights/silero_vad.safetensors", environmentKey: "VANI_VAD_MODEL", environment: environment)
     }
 
     // MARK: - Whole audio

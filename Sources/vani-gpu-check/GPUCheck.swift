@@ -26,14 +26,7 @@ struct VaniGPUCheck: ParsableCommand {
         @Flag(name: .long, help: "Print one JSON object instead of text.")
         var json = false
         func run() throws {
-            let report = DeviceReport()
-            if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.sortedKeys]
-                print(String(decoding: try encoder.encode(report), as: UTF8.self))
-            } else {
-                print(report.text)
-            }
+            print(try DeviceReport().rendered(json: json))
         }
     }
 }
