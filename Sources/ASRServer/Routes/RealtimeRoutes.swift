@@ -106,7 +106,7 @@ final class RealtimeSession: @unchecked Sendable {
 
     init(service: ASRService, outbound: WebSocketOutboundWriter, logger: Logger, language: String?) {
         self.service = service; self.outbound = outbound; self.logger = logger
-        self.language = language ?? "hi"
+        self.language = language ?? service.configuration.defaultLanguage.map(RequestFields.normalizedLanguage) ?? "hi"
     }
 
     func nextEventID() -> String { eventCounter += 1; return "event_\(eventCounter)" }
