@@ -12,9 +12,10 @@ public struct SpeechDetection: Sendable, Equatable {
     public var minSpeech: Double = 0.25
     /// A pause shorter than this (seconds) does not end a region.
     public var minSilence: Double = 0.5
-    /// Seconds of audio kept on each side of a region (the model was trained on clips with
-    /// some silence around the words).
-    public var padding: Double = 0.15
+    /// Seconds of audio kept on each side of a region: the demo model was trained on clips with
+    /// 0.1 s of silence around the words, and 0.1 s measured best on the long-form set
+    /// (Tools/training/RESULTS.md, "Long-form audio").
+    public var padding: Double = 0.1
 
     /// The defaults above.
     public init() {}

@@ -35,7 +35,14 @@ struct LongFormTests {
         return (previous[h.count], r.count)
     }
 
-    @Test("vad on the long file: CER within 0.5 points of one by one, no sentence lost or repeated",
+    /// Silence (samples) put in front of the long file and of each sentence before transcribing:
+    /// 0, 8, 16 and 24 ms. The demo model's text moves with where the audio falls on the 10 ms
+    /// feature grid and the detector's 32 ms chunks: one alignment alone moved the long file's
+    /// CER by up to 1.5 points (Tools/training/RESULTS.md, "Long-form audio"), so a single one
+    /// is a noisy measurement and the comparison is of the means over these four.
+    static let offsets = [0, 128, 256, 384]
+
+    @Test("vad on the long file: CER within 0.5 points of one by one (mean over four alignments), no sentence lost or repeated",
           arguments: ["hi", "ta", "bn"])
     func longFileMatchesSentences(language: String) throws {
         let wav = Fixtures.url("longform/\(language).wav")
@@ -45,34 +52,45 @@ struct LongFormTests {
         }
         let recognizer = try #require(Self.recognizer)
         let spans = try JSONDecoder().decode([Span].self, from: Data(contentsOf: Fixtures.url("longform/\(language).spans.json")))
-        let samples = try AudioDecoderShim.samples(wav)
+        let rendered = try AudioDecoderShim.samples(wav)
         let lang = try recognizer.language(language)
-        let whole = try recognizer.transcribe(samples: samples, language: lang, segmentation: .vad)
+        let rate = 16000.0
 
-        var singleEdits = 0, longEdits = 0, chars = 0
+        var cerSingle: [Double] = [], cerLong: [Double] = [], cerWhole: [Double] = []
         var lost: [String] = [], repeated: [String] = []
-        for span in spans {
-            let one = try recognizer.transcribe(samples: Array(samples[span.start..<span.end]), language: lang,
-                                                segmentation: .off)
-            let (e1, n) = Self.edits(span.text, one.text)
-            singleEdits += e1; chars += n
-            // The long file's tokens that start inside this sentence's samples.
-            let from = Double(span.start) / 16000, to = Double(span.end) / 16000
-            let ids = whole.tokens.filter { $0.start >= from - 0.08 && $0.start < to }.map(\.id)
-            let text = lang.vocabulary.detokenize(ids)
-            let (e2, _) = Self.edits(span.text, text)
-            longEdits += e2
-            if text.isEmpty || Double(e2) > 0.5 * Double(n) { lost.append(span.text) }
-            if text.split(separator: " ").count > span.text.split(separator: " ").count + 2 { repeated.append(span.text) }
+        for offset in Self.offsets {
+            let lead = [Float](repeating: 0, count: offset)
+            let whole = try recognizer.transcribe(samples: lead + rendered, language: lang, segmentation: .vad)
+            var singleEdits = 0, longEdits = 0, chars = 0
+            for span in spans {
+                let one = try recognizer.transcribe(samples: lead + rendered[span.start..<span.end], language: lang,
+                                                    segmentation: .off)
+                let (e1, n) = Self.edits(span.text, one.text)
+                singleEdits += e1; chars += n
+                // The long file's tokens that start inside this sentence's samples.
+                let from = Double(offset + span.start) / rate, to = Double(offset + span.end) / rate
+                let ids = whole.tokens.filter { $0.start >= from - 0.08 && $0.start < to }.map(\.id)
+                let text = lang.vocabulary.detokenize(ids)
+                let (e2, _) = Self.edits(span.text, text)
+                longEdits += e2
+                if text.isEmpty || Double(e2) > 0.5 * Double(n) { lost.append("\(offset): \(span.text) → \(text)") }
+                if text.split(separator: " ").count > span.text.split(separator: " ").count + 2 {
+                    repeated.append("\(offset): \(span.text) → \(text)")
+                }
+            }
+            // The whole file's text scored against all sentences joined: nothing outside the spans.
+            let (allEdits, allChars) = Self.edits(spans.map(\.text).joined(separator: " "), whole.text)
+            cerSingle.append(100 * Double(singleEdits) / Double(chars))
+            cerLong.append(100 * Double(longEdits) / Double(chars))
+            cerWhole.append(100 * Double(allEdits) / Double(allChars))
+            print(String(format: "long-form %@, %2d ms of silence in front: CER one by one %.2f %%, long file (vad) %.2f %% (by sentence), %.2f %% (whole text)",
+                         language, offset * 1000 / 16000, cerSingle.last!, cerLong.last!, cerWhole.last!))
         }
-        let cerLong = 100 * Double(longEdits) / Double(chars), cerSingle = 100 * Double(singleEdits) / Double(chars)
-        // The whole file's text scored against all sentences joined: nothing outside the spans.
-        let (allEdits, allChars) = Self.edits(spans.map(\.text).joined(separator: " "), whole.text)
-        print(String(format: "long-form %@: %d sentences, %.1f s; CER one by one %.2f %%, long file (vad) %.2f %% (by sentence), %.2f %% (whole text)",
-                     language, spans.count, Double(samples.count) / 16000, cerSingle, cerLong,
-                     100 * Double(allEdits) / Double(allChars)))
-        #expect(cerLong <= cerSingle + 0.5, "CER long \(cerLong) vs one by one \(cerSingle)")
-        #expect(100 * Double(allEdits) / Double(allChars) <= cerSingle + 0.5)
+        let mean = { (xs: [Double]) in xs.reduce(0, +) / Double(xs.count) }
+        print(String(format: "long-form %@: %d sentences, %.1f s; mean CER one by one %.2f %%, long file (vad) %.2f %% (by sentence), %.2f %% (whole text)",
+                     language, spans.count, Double(rendered.count) / rate, mean(cerSingle), mean(cerLong), mean(cerWhole)))
+        #expect(mean(cerLong) <= mean(cerSingle) + 0.5, "CER long \(cerLong) vs one by one \(cerSingle)")
+        #expect(mean(cerWhole) <= mean(cerSingle) + 0.5, "CER whole text \(cerWhole) vs one by one \(cerSingle)")
         #expect(lost.isEmpty, "lost: \(lost)")
         #expect(repeated.isEmpty, "repeated: \(repeated)")
     }

@@ -12,11 +12,12 @@ random draws, the training counts of Tools/training/README.md), so the sentences
 `count` of the 300 held-out sentences, with the voice, speed, pitch and word gap gen_data gave
 them, never seen in training. Each gets a pause after it (0.4-2.5 s, seeded), committed with it.
 
-`render` speaks each sentence with espeak-ng and sox exactly as gen_data.synth does, trims
+`render` speaks each sentence with espeak-ng and sox as gen_data.synth does (with sox's -R, so
+that its dither is the same on every run and every machine renders the same bytes), trims
 silence to 0.1 s as gen_data.trim does, and joins them with the pauses (digital silence). The
 spans file lists each sentence's samples in the long file. Standard library only.
 """
-import argparse, array, json, pathlib, subprocess, sys, unicodedata, wave
+import argparse, array, hashlib, json, pathlib, subprocess, sys, unicodedata, wave
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 OUT = ROOT / "Tests" / "Fixtures" / "longform"
@@ -62,7 +63,8 @@ def sentences(lang, count, words_n=1500, seed=7, tests=300):
 def synth(row):
     es = subprocess.run(["espeak-ng", "-v", row["voice"], "-s", str(row["speed"]), "-p", str(row["pitch"]),
                          "-g", str(row["gap"]), "--stdout", row["text"]], capture_output=True, check=True)
-    sx = subprocess.run(["sox", "-t", "wav", "-", "-t", "raw", "-r", "16000", "-b", "16", "-c", "1",
+    # -R: sox's dither draws the same numbers on every run, so every machine renders the same file.
+    sx = subprocess.run(["sox", "-R", "-t", "wav", "-", "-t", "raw", "-r", "16000", "-b", "16", "-c", "1",
                          "-e", "signed-integer", "-"], input=es.stdout, capture_output=True, check=True)
     x = array.array("h"); x.frombytes(sx.stdout)
     if sys.byteorder != "little":
@@ -85,7 +87,8 @@ def render(lang):
         w.setnchannels(1); w.setsampwidth(2); w.setframerate(16000)
         w.writeframes(audio.tobytes())
     (OUT / f"{lang}.spans.json").write_text(json.dumps(spans, ensure_ascii=False, indent=0), encoding="utf-8")
-    print(f"{lang}: {len(rows)} sentences, {len(audio) / 16000:.1f} s -> {OUT / (lang + '.wav')}")
+    digest = hashlib.sha256((OUT / f"{lang}.wav").read_bytes()).hexdigest()[:16]
+    print(f"{lang}: {len(rows)} sentences, {len(audio) / 16000:.1f} s -> {OUT / (lang + '.wav')} (sha256 {digest}…)")
 
 
 def main():
