@@ -22,11 +22,7 @@ struct StreamCommand: ParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
 
-    @Option(name: .shortAndLong, help: "Language code (hi, ta, bn, …).")
-    var language: String = "hi"
-
-    @Option(name: .shortAndLong, help: "Decoder: ctc or rnnt.")
-    var decoder: DecoderKind = .ctc
+    @OptionGroup var speech: SpeechOptions
 
     @Option(name: .long, help: "Raw PCM input at this sample rate (without it the input is an audio file such as WAV).")
     var rate: Int?
@@ -46,7 +42,7 @@ struct StreamCommand: ParsableCommand {
         do {
             var settings = LiveSettings()
             settings.silenceDuration = Double(silenceMs) / 1000
-            live = try LiveTranscriber(recognizer: recognizer, language: recognizer.language(language), decoder: decoder,
+            live = try LiveTranscriber(recognizer: recognizer, language: recognizer.language(speech.language), decoder: speech.decoder,
                                        settings: settings)
         } catch { throw CLIError(error.description) }
         let handle: FileHandle

@@ -29,6 +29,15 @@ extension Precision: ExpressibleByArgument {}
 let precisionHelp = ArgumentHelp(
     "Precision of the encoder's weight products: fp32 (exact), bf16 or int8 on the CPU; fp32, tf32 or bf16 on CUDA (default: as the file stores them, fp32 for a converted release).")
 
+/// The language and decoder of a transcription (`transcribe` and `stream`).
+struct SpeechOptions: ParsableArguments {
+    @Option(name: .shortAndLong, help: "Language code (hi, ta, bn, …).")
+    var language: String = "hi"
+
+    @Option(name: .shortAndLong, help: "Decoder: ctc or rnnt.")
+    var decoder: DecoderKind = .ctc
+}
+
 /// Options shared by the commands that load a model.
 struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: "Weights file (default: $VANI_MODEL, else the bundled Weights/default.safetensors).")
@@ -81,11 +90,7 @@ struct TranscribeCommand: ParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
 
-    @Option(name: .shortAndLong, help: "Language code (hi, ta, bn, …).")
-    var language: String = "hi"
-
-    @Option(name: .shortAndLong, help: "Decoder: ctc or rnnt.")
-    var decoder: DecoderKind = .ctc
+    @OptionGroup var speech: SpeechOptions
 
     @Option(name: .shortAndLong, help: "Output: text, json (one object per file), jsonl (one object per segment, printed as each finishes), srt or vtt (cues printed as each segment finishes).")
     var format: OutputFormat = .text
@@ -97,7 +102,7 @@ struct TranscribeCommand: ParsableCommand {
         let recognizer = try modelOptions.load()
         // The language is resolved once, before any file is read.
         let language: Language
-        do { language = try recognizer.language(self.language) } catch { throw CLIError(error.description) }
+        do { language = try recognizer.language(speech.language) } catch { throw CLIError(error.description) }
         var failures = 0
         for file in files {
             let transcript: Transcript
@@ -107,7 +112,7 @@ struct TranscribeCommand: ParsableCommand {
                 }
                 let output = SegmentOutput(format: format, file: file, many: files.count > 1,
                                            progress: isatty(STDERR_FILENO) != 0)
-                transcript = try recognizer.transcribe(audio: data, language: language, decoder: decoder,
+                transcript = try recognizer.transcribe(audio: data, language: language, decoder: speech.decoder,
                                                        segmentation: segmentation, onSegment: output.segmentFinished)
                 output.finish()
             } catch {

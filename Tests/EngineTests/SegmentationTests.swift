@@ -14,6 +14,16 @@ struct SegmentationTests {
     static let recognizer: Recognizer? = try? Recognizer(
         modelURL: Fixtures.root.appendingPathComponent("Weights/default.safetensors"), options: RecognizerOptions(threads: 2))
 
+    /// The events of `live` fed 0.5 s of silence, `speech`, then 1 s of silence, 0.1 s at a time.
+    static func feed(_ live: LiveTranscriber, _ speech: [Float]) -> [LiveEvent] {
+        let stream = [Float](repeating: 0, count: 8000) + speech + [Float](repeating: 0, count: 16000)
+        var events: [LiveEvent] = []
+        for start in stride(from: 0, to: stream.count, by: 1600) {
+            events += live.append(Array(stream[start..<min(stream.count, start + 1600)]))
+        }
+        return events
+    }
+
     static func sample(_ language: String) throws -> [Float] {
         try AudioDecoderShim.samples(Fixtures.root.appendingPathComponent("Samples/\(language)-sample.wav"))
     }
@@ -49,13 +59,7 @@ struct SegmentationTests {
         noTurns.maxUtterance = 2
         for settings in [bad, noTurns] {
             let live = try LiveTranscriber(recognizer: recognizer, language: recognizer.language("hi"), settings: settings)
-            var events: [LiveEvent] = []
-            let stream = [Float](repeating: 0, count: 8000) + speech + [Float](repeating: 0, count: 16000)
-            var i = 0
-            while i < stream.count {
-                events += live.append(Array(stream[i..<min(stream.count, i + 1600)]))
-                i += 1600
-            }
+            var events = Self.feed(live, speech)
             events += live.commit()
             #expect(events.contains { if case .completed = $0 { true } else { false } }, "\(events)")
             if !settings.turnDetection {
@@ -154,13 +158,7 @@ struct SegmentationTests {
         for language in ["hi", "ta", "bn"] {
             let speech = try Self.sample(language)
             let live = try LiveTranscriber(recognizer: recognizer, language: recognizer.language(language))
-            var events: [LiveEvent] = []
-            let stream = [Float](repeating: 0, count: 8000) + speech + [Float](repeating: 0, count: 16000)
-            var i = 0
-            while i < stream.count {
-                events += live.append(Array(stream[i..<min(stream.count, i + 1600)]))
-                i += 1600
-            }
+            let events = Self.feed(live, speech)
             guard case .completed(_, let transcript, let contradicted)? = events.last else {
                 Issue.record("\(language): no completed event in \(events)")
                 continue

@@ -8,16 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 bundle=dist/vani-gpu-check-linux-x86_64.tar.xz
 [ -f "$bundle" ] || { echo "no $bundle: run make dist-gpu" >&2; exit 1; }
-dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
-tar -xJf "$bundle" -C "$dir"
-bin="$dir/vani-gpu-check/bin/vani-gpu-check"
-echo "ldd of the bundled binary: $(ldd "$bin" | wc -l) libraries"
-if ldd "$bin" | grep -q "not found"; then echo "FAIL: a library is missing" >&2; exit 1; fi
-stray=$(ldd "$bin" | awk '/=> \// { print $3 }' | xargs -r readlink -f | grep -v "^$(readlink -f "$dir")/vani-gpu-check/lib/" \
-    | grep -Ev '/(libc|libm|libdl|libpthread|librt|libresolv|libutil|libstdc\+\+|libgcc_s)\.so' || true)
-if [ -n "$stray" ]; then echo "FAIL: libraries from outside the bundle: $stray" >&2; exit 1; fi
-if ldd "$bin" | grep -qi swift; then echo "FAIL: the binary still needs a Swift library" >&2; exit 1; fi
+. Tools/dist/unpack-bundle.sh
+unpack_bundle "$bundle" vani-gpu-check
 env -i "$bin" devices
 set +e
 env -i "$bin" check --out "$dir/none" --model "$PWD/Weights/default.safetensors" --samples "$PWD/Samples"

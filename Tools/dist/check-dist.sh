@@ -7,16 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 bundle=dist/vani-linux-x86_64.tar.xz
 [ -f "$bundle" ] || { echo "no $bundle: run make dist" >&2; exit 1; }
-dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
-tar -xJf "$bundle" -C "$dir"
-vani="$dir/vani/bin/vani"
-echo "ldd of the bundled binary: $(ldd "$vani" | wc -l) libraries"
-if ldd "$vani" | grep -q "not found"; then echo "FAIL: a library is missing" >&2; exit 1; fi
-stray=$(ldd "$vani" | awk '/=> \// { print $3 }' | xargs -r readlink -f | grep -v "^$(readlink -f "$dir")/vani/lib/" \
-    | grep -Ev '/(libc|libm|libdl|libpthread|librt|libresolv|libutil|libstdc\+\+|libgcc_s)\.so' || true)
-if [ -n "$stray" ]; then echo "FAIL: libraries from outside the bundle: $stray" >&2; exit 1; fi
-if ldd "$vani" | grep -qi swift; then echo "FAIL: the binary still needs a Swift library" >&2; exit 1; fi
+. Tools/dist/unpack-bundle.sh
+unpack_bundle "$bundle" vani
+vani=$bin
 env -i "$vani" devices
 expected=$(python3 -c 'import json; print(json.load(open("Samples/samples.json"))["hi-sample.wav"]["text"])')
 got=$(env -i "$vani" transcribe "$PWD/Samples/hi-sample.wav" --model "$PWD/Weights/default.safetensors" --language hi --device cpu)
