@@ -64,7 +64,7 @@ struct StreamCommand: ParsableCommand {
                     let due = Double(fed) / 16000 - Date().timeIntervalSince(started)
                     if due > 0 { Thread.sleep(forTimeInterval: due) }
                 }
-                printer.show(live.append(piece))
+                printer.show(live.append(piece), streamTime: Double(fed) / 16000)
             }
         }
         if let rate {
@@ -97,7 +97,7 @@ struct StreamCommand: ParsableCommand {
             do { samples = try AudioDecoder.load16kMono(data) } catch { throw CLIError("\(input): \(error)") }
             feed(samples)
         }
-        if live.isInSpeech { printer.show(live.commit()) }
+        if live.isInSpeech { printer.show(live.commit(), streamTime: Double(fed) / 16000) }
         if live.completedCount > 0 {
             FileHandle.standardError.write(Data("vani: \(live.completedCount) utterances, \(live.contradictions) final transcripts contradicted partial text\n".utf8))
         }
@@ -105,22 +105,24 @@ struct StreamCommand: ParsableCommand {
 }
 
 /// Prints live events: `… text` for the stable text of the utterance in progress, then the
-/// final line `[start → end] text`.
+/// final line `[start → end] text` (`end`: where speech stopped, or the stream's time when the
+/// utterance was committed without a stop, as at the end of the input).
 final class LinePrinter {
     private var partial = ""
-    private var start = 0.0, end = 0.0
+    private var start = 0.0, end: Double?
 
-    func show(_ events: [LiveEvent]) {
+    /// Prints `events`; `streamTime` is the seconds of audio fed so far.
+    func show(_ events: [LiveEvent], streamTime: Double) {
         for event in events {
             switch event {
-            case .speechStarted(_, let at): start = at; partial = ""
+            case .speechStarted(_, let at): start = at; end = nil; partial = ""
             case .speechStopped(_, let at): end = at
             case .delta(_, let text):
                 partial += text
                 standardOutput("… \(partial)\n")
             case .completed(_, let transcript, _):
-                standardOutput(String(format: "[%7.2f → %7.2f] ", start, max(end, start)) + transcript + "\n")
-                partial = ""
+                standardOutput(String(format: "[%7.2f → %7.2f] ", start, max(end ?? streamTime, start)) + transcript + "\n")
+                partial = ""; end = nil
             }
         }
     }

@@ -180,3 +180,33 @@ final class UpdateLog: @unchecked Sendable {
     func append(_ update: SegmentUpdate) { lock.lock(); updates.append(update); lock.unlock() }
     var all: [SegmentUpdate] { lock.lock(); defer { lock.unlock() }; return updates }
 }
+
+/// `vani stream` as a user runs it (the binary `swift build --build-tests` builds beside the tests).
+@Suite("vani stream")
+struct StreamCommandTests {
+    @Test("an utterance still open at the end of the input ends at the input's end, not at 0")
+    func finalLineOfAnUncommittedUtterance() throws {
+        let vani = Fixtures.root.appendingPathComponent(".build/debug/vani")
+        try #require(FileManager.default.isExecutableFile(atPath: vani.path), "run `swift build --build-tests` first")
+        let sample = Fixtures.root.appendingPathComponent("Samples/hi-sample.wav")
+        let duration = Double(try AudioDecoderShim.samples(sample).count) / 16000
+        let process = Process()
+        process.executableURL = vani
+        process.arguments = ["stream", "--fast", "--threads", "2", "--language", "ta", sample.path]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        // The final line: `[  start →    end] text`.
+        let last = try #require(output.split(separator: "\n").last { $0.hasPrefix("[") }, "no final line in \(output)")
+        let times = last.dropFirst().prefix { $0 != "]" }.split(separator: "→").compactMap {
+            Double($0.trimmingCharacters(in: .whitespaces))
+        }
+        try #require(times.count == 2, "\(last)")
+        #expect(times[1] > times[0], "\(last)")
+        #expect(abs(times[1] - duration) < 0.05, "\(last): the input is \(duration) s")
+    }
+}
